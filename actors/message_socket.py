@@ -1,0 +1,59 @@
+"""The message-socket interface every WebSocket stack hides behind.
+
+The media path sends about 50 JSON messages a second per call and direction, and the
+per-message cost of WebSocket stacks differs by 4x, so actors never see a library's
+socket: they see `receive() -> str`, `send(str)` and `close(code)`, and one exception,
+`SocketClosed`, whatever went wrong underneath (peer closed, TCP reset, we closed it).
+A binary or oversized frame is not a closed socket but a broken protocol: adapters
+raise `RemoteProtocolError` for it, with the close code to answer.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+
+class SocketClosed(Exception):
+    """The socket can no longer carry messages.
+
+    `code` is the close code the peer sent, if one was seen (1006 when the connection
+    dropped without a close frame); `reason` is the peer's close reason or a description.
+    """
+
+    def __init__(self, code: int | None = None, reason: str = "") -> None:
+        super().__init__(f"socket closed (code={code}, reason={reason!r})")
+        self.code = code
+        self.reason = reason
+
+
+class MessageSocket(Protocol):
+    """A WebSocket reduced to what the actors need: whole text messages in order."""
+
+    async def receive(self) -> str:
+        """Return the next text message; raise `SocketClosed` when no more will come."""
+        ...
+
+    async def send(self, message: str) -> None:
+        """Send one text message; raise `SocketClosed` if the socket is closed."""
+        ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close with `code`; idempotent, never raises for an already closed socket."""
+        ...
+
+
+class ConnectFailed(Exception):
+    """A socket could not be opened: refused, rejected at the handshake, timed out."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SocketConnector(Protocol):
+    """Opens a fresh message socket to one peer (the AI provider) each time it is entered."""
+
+    def connect(self) -> AbstractAsyncContextManager[MessageSocket]:
+        """Connect; raise `ConnectFailed` if the socket cannot be opened."""
+        ...

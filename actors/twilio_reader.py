@@ -1,0 +1,62 @@
+"""TwilioReader: the actor that owns the receive side of the Twilio media socket.
+
+It never blocks on audio: caller frames go to a drop-oldest channel, so a slow consumer
+costs old audio, never the socket (a reader that stops reading stops noticing closes).
+Marks and DTMF go to their owners on small lossless channels. Twilio's `stop`, a closed
+socket or a protocol error ends the call.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from actors.channels import DropOldestChannel
+from actors.errors import RemoteProtocolError
+from actors.message_socket import MessageSocket, SocketClosed
+from actors.messages import CallEnd, EndReason
+from actors.twilio_media import Dtmf, Mark, Media, Stop, TwilioMediaProtocol
+
+
+class TwilioReader:
+    def __init__(
+        self,
+        socket: MessageSocket,
+        protocol: TwilioMediaProtocol,
+        caller_audio: DropOldestChannel[bytes],
+        marks: trio.MemorySendChannel[Mark],
+        dtmf: trio.MemorySendChannel[Dtmf],
+    ) -> None:
+        self._socket = socket
+        self._protocol = protocol
+        self._caller_audio = caller_audio
+        self._marks = marks
+        self._dtmf = dtmf
+        self.frames_in = 0
+        self.dtmf_digits = 0
+
+    async def run(self) -> CallEnd:
+        try:
+            return await self._read()
+        except SocketClosed as exc:
+            return CallEnd(EndReason.TWILIO_CLOSED, f"code {exc.code}")
+        except RemoteProtocolError as exc:
+            return CallEnd(EndReason.TWILIO_PROTOCOL_ERROR, exc.reason, exc.close_code)
+        finally:
+            self._caller_audio.close()
+
+    async def _read(self) -> CallEnd:
+        receive = self._socket.receive
+        parse = self._protocol.receive
+        caller_audio = self._caller_audio
+        while True:
+            event = parse(await receive())
+            if type(event) is Media:
+                caller_audio.send_nowait(event.payload)
+                self.frames_in += 1
+            elif type(event) is Mark:
+                await self._marks.send(event)
+            elif type(event) is Dtmf:
+                self.dtmf_digits += 1
+                await self._dtmf.send(event)
+            elif type(event) is Stop:
+                return CallEnd(EndReason.TWILIO_STOP)
