@@ -57,11 +57,11 @@ class AISession:
         self,
         connector: SocketConnector,
         config: SessionConfig,
+        *,
         caller_audio: DropOldestChannel[bytes],
         assistant_audio: DropOldestChannel[AssistantAudio],
         barge_ins: trio.MemorySendChannel[BargeIn],
         dtmf: trio.MemoryReceiveChannel[Dtmf],
-        *,
         greet_first: bool = True,
     ) -> None:
         self._connector = connector

@@ -75,8 +75,7 @@ class DropOldestChannel(Generic[T]):
         stats.sent += 1
         depth = len(items)
         stats.depth_sum += depth
-        if depth > stats.peak_depth:
-            stats.peak_depth = depth
+        stats.peak_depth = max(stats.peak_depth, depth)
         if self._waiting:
             self._waiting.unpark()
 

@@ -7,9 +7,10 @@ echoes once the caller has heard the item.
 
 Barge-in: a `BargeIn` raises the generation; what was already sent is cleared from
 Twilio's buffer with `clear`, and audio of older generations, queued or still in
-flight, is discarded on arrival (counted as `stale_discarded`). Audio of a newer generation than the writer knows
-implies a barge-in it has not seen yet, so it applies that barge-in first: the two
-inboxes may be served in either order, and the result is the same.
+flight, is discarded on arrival (counted as `stale_discarded`). Audio of a newer
+generation than the writer knows implies a barge-in it has not seen yet, so it applies
+that barge-in first: the two inboxes may be served in either order, and the result is
+the same.
 """
 
 from __future__ import annotations

@@ -230,9 +230,7 @@ ServerEvent = (
 )
 
 
-def parse_server_event(
-    message: str | bytes, max_chars: int = DEFAULT_MAX_MESSAGE_CHARS
-) -> ServerEvent:
+def parse_server_event(message: str | bytes, max_chars: int = DEFAULT_MAX_MESSAGE_CHARS) -> ServerEvent:
     """Parse one frame from the AI server; raise `RemoteProtocolError` if it is malformed."""
     if not isinstance(message, str):
         raise RemoteProtocolError("binary frame from the realtime server", CloseCode.UNSUPPORTED_DATA)

@@ -33,7 +33,7 @@ def kaiser_lowpass(taps: int, cutoff_hz: float, sample_rate: float, beta: float)
     """A linear-phase low-pass FIR with unity gain at DC."""
     n = np.arange(taps) - (taps - 1) / 2
     h = np.sinc(2 * cutoff_hz / sample_rate * n) * np.kaiser(taps, beta)
-    return h / h.sum()
+    return np.asarray(h / h.sum(), dtype=np.float64)
 
 
 LOWPASS = kaiser_lowpass(TAPS, CUTOFF_HZ, HIGH_RATE, KAISER_BETA)
@@ -49,7 +49,10 @@ def _windows(signal: FloatArray, width: int, step: int, first: int = 0) -> Float
     count = max(0, (len(signal) - first - width) // step + 1)
     stride = signal.strides[0]
     return np.ndarray(
-        (count, width), dtype=signal.dtype, buffer=signal, offset=first * stride,
+        (count, width),
+        dtype=signal.dtype,
+        buffer=signal,
+        offset=first * stride,
         strides=(stride * step, stride),
     )
 
@@ -81,7 +84,7 @@ class Upsampler:
     def process(self, samples: Int16Array) -> Int16Array:
         if len(samples) == 0:
             return np.empty(0, dtype=np.int16)
-        signal = np.concatenate((self._history, samples))
+        signal = np.concatenate((self._history, samples), dtype=np.float64)
         windows = _windows(signal, len(self._history) + 1, 1)
         output = np.dot(windows, self._polyphase).reshape(-1)
         self._history = signal[len(signal) - len(self._history) :]
@@ -104,7 +107,7 @@ class Downsampler:
     def process(self, samples: Int16Array) -> Int16Array:
         if len(samples) == 0:
             return np.empty(0, dtype=np.int16)
-        signal = np.concatenate((self._history, samples))
+        signal = np.concatenate((self._history, samples), dtype=np.float64)
         first = -self._phase % self.factor  # first new sample that lands on the output grid
         windows = _windows(signal, len(self._reversed), self.factor, first)
         output = np.dot(windows, self._reversed)

@@ -36,8 +36,10 @@ class CallSummary:
     ai_usage: dict[str, int] = field(default_factory=dict)
 
     def log_fields(self) -> dict[str, Any]:
-        """Flat fields for the `call.summary` log record (sids are bound by the caller)."""
+        """Flat fields for the `call.summary` log record."""
         return {
+            "call_sid": self.call_sid,
+            "stream_sid": self.stream_sid,
             "account_sid": self.account_sid,
             "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
             "duration_s": round(self.duration_s, 3),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 import trio
@@ -109,9 +110,7 @@ class CallSupervisor:
         caller = DropOldestChannel[bytes]("caller_audio", settings.caller_audio_frames)
         caller_pcm = DropOldestChannel[bytes]("caller_pcm", settings.caller_audio_frames)
         assistant = DropOldestChannel[AssistantAudio]("assistant_audio", settings.assistant_audio_pieces)
-        assistant_ulaw = DropOldestChannel[AssistantAudio](
-            "assistant_ulaw", settings.assistant_audio_pieces
-        )
+        assistant_ulaw = DropOldestChannel[AssistantAudio]("assistant_ulaw", settings.assistant_audio_pieces)
         barge_in_tx, barge_in_rx = trio.open_memory_channel[BargeIn](8)
         mark_tx, mark_rx = trio.open_memory_channel[Mark](64)
         dtmf_tx, dtmf_rx = trio.open_memory_channel[Dtmf](16)
@@ -119,7 +118,12 @@ class CallSupervisor:
         writer_input = assistant_ulaw if transcode else assistant
         self.reader = TwilioReader(self._twilio, self._protocol, caller, mark_tx, dtmf_tx)
         self.ai = AISession(
-            ai, settings.session, ai_input, assistant, barge_in_tx, dtmf_rx,
+            ai,
+            settings.session,
+            caller_audio=ai_input,
+            assistant_audio=assistant,
+            barge_ins=barge_in_tx,
+            dtmf=dtmf_rx,
             greet_first=settings.greet_first,
         )
         self.writer = DownlinkWriter(self._twilio, self._protocol, writer_input, barge_in_rx, mark_rx)
@@ -128,7 +132,7 @@ class CallSupervisor:
             "ai_session": self.ai.run,
             "downlink_writer": self.writer.run,
         }
-        self.channels = [caller, assistant]
+        self.channels: list[DropOldestChannel[Any]] = [caller, assistant]
         if transcode:
             codec = CodecWorker(caller, caller_pcm, assistant, assistant_ulaw)
             self._actors["codec_worker"] = codec.run
