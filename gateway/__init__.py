@@ -1,0 +1,1 @@
+"""The gateway service: control plane, media endpoint, configuration, local agent, simulator."""

@@ -1,0 +1,142 @@
+"""The gateway process: one port for both planes, the local agent, signals and shutdown.
+
+`Gateway` is the ASGI application: the media WebSocket goes to the raw ASGI media
+endpoint, everything else to the quart-trio control plane. `serve` binds the listening
+socket itself (so port 0 works and accepted sockets inherit `TCP_USER_TIMEOUT`: hypercorn
+writes under a shield that no timeout of ours can break, trio-stack pitfall 1), starts
+the local agent when it is the provider, runs hypercorn, and on SIGINT/SIGTERM ends
+every live call with 1001 and its summary before hypercorn is told to stop (hypercorn
+would otherwise cut WebSockets with 1006 after its grace period).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from functools import partial
+
+import hypercorn.config
+import hypercorn.trio
+import structlog
+import trio
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+
+from actors.errors import CloseCode
+from actors.message_socket import SocketConnector
+from actors.messages import CallEnd, EndReason
+from gateway.config import Settings
+from gateway.control_plane import create_control_plane
+from gateway.live_calls import LiveCalls
+from gateway.local_agent import serve_local_agent
+from gateway.media_endpoint import MediaEndpoint
+from gateway.realtime_client import RealtimeConnector, RealtimeEndpoint
+from gateway.stream_tokens import StreamTokens
+
+log = structlog.get_logger("gateway")
+
+MEDIA_PATH = "/twilio/media"
+# A peer that stops acknowledging data is dropped by the kernel after this long.
+TCP_USER_TIMEOUT_MS = 10_000
+CALL_END_GRACE_SECONDS = 5.0
+
+
+class Gateway:
+    def __init__(self, settings: Settings, ai: SocketConnector) -> None:
+        self.settings = settings
+        self.tokens = StreamTokens(settings.stream_token_ttl_s)
+        self.calls = LiveCalls()
+        self._control = create_control_plane(settings, self.tokens)
+        self._media = MediaEndpoint(settings, self.tokens, ai, self.calls)
+
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] == "websocket" and scope["path"] == MEDIA_PATH:
+            await self._media(scope, receive, send)
+        else:
+            await self._control(scope, receive, send)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    stop: trio.Event | None = None,
+    handle_signals: bool = True,
+    task_status: trio.TaskStatus[Settings] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the gateway until `stop` is set (or SIGINT/SIGTERM); `task_status` gets the bound settings."""
+    stop = trio.Event() if stop is None else stop
+    listener = _listen(settings.host, settings.port)
+    settings = settings.bound_to(listener.getsockname()[1])
+    async with trio.open_nursery() as services:
+        if handle_signals:
+            services.start_soon(_stop_on_signal, stop)
+        endpoint = await _ai_endpoint(settings, services)
+        gateway = Gateway(settings, RealtimeConnector(endpoint, settings.ai_connect_timeout_s))
+        hypercorn_stop = trio.Event()
+        async with trio.open_nursery() as http:
+            config = _hypercorn_config(listener)
+            await http.start(
+                partial(hypercorn.trio.serve, gateway, config, shutdown_trigger=hypercorn_stop.wait)
+            )
+            _log_started(settings, endpoint)
+            task_status.started(settings)
+            await stop.wait()
+            log.info("gateway.stopping", live_calls=len(gateway.calls))
+            end = CallEnd(EndReason.SHUTDOWN, "gateway stopping", CloseCode.GOING_AWAY)
+            await gateway.calls.end_all(end, CALL_END_GRACE_SECONDS)
+            hypercorn_stop.set()
+        services.cancel_scope.cancel()
+    log.info("gateway.stopped")
+
+
+async def _ai_endpoint(settings: Settings, nursery: trio.Nursery) -> RealtimeEndpoint:
+    if settings.ai_provider == "local":
+        endpoint: RealtimeEndpoint = await nursery.start(serve_local_agent, settings.ai_model)
+        return endpoint
+    return RealtimeEndpoint.openai(settings.openai_base_url, settings.ai_model, settings.openai_api_key)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux; accepted sockets inherit it
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, TCP_USER_TIMEOUT_MS)
+    listener.bind((host, port))
+    return listener
+
+
+def _hypercorn_config(listener: socket.socket) -> hypercorn.config.Config:
+    config = hypercorn.config.Config()
+    config.bind = [f"fd://{listener.detach()}"]  # hypercorn's socket object owns the descriptor now
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # rendered as JSON by gateway.logs
+    config.graceful_timeout = 3.0
+    config.websocket_max_message_size = 1024 * 1024
+    config.backlog = 1024
+    return config
+
+
+async def _stop_on_signal(stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("gateway.signal", signal=signal.Signals(signum).name)
+            stop.set()
+            return
+
+
+def _log_started(settings: Settings, endpoint: RealtimeEndpoint) -> None:
+    log.info(
+        "gateway.started",
+        listen=f"{settings.host}:{settings.port}",
+        voice_webhook=settings.public_url + "/twilio/voice",
+        stream_url=settings.stream_url,
+        ai_endpoint=endpoint.url,
+        settings=settings.describe(),
+    )
+    if settings.development_mode:
+        log.warning(
+            "gateway.development_mode",
+            detail="TWILIO_AUTH_TOKEN is unset: webhooks must be signed with the development token "
+            "and only loopback addresses are served",
+        )

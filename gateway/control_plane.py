@@ -1,0 +1,76 @@
+"""Control-plane HTTP routes on quart-trio: the Twilio voice webhook and health.
+
+`POST /twilio/voice` is what a Twilio number's Voice URL points at. The request must
+carry an `X-Twilio-Signature` over the public URL and every form field (403 otherwise,
+logged with the reason); the answer is TwiML connecting the call to the media stream,
+with a one-time token bound to the CallSid as a `<Parameter>` (Twilio drops query
+strings from stream URLs).
+"""
+
+from __future__ import annotations
+
+import re
+
+import structlog
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from gateway import twiml
+from gateway.config import Settings
+from gateway.stream_tokens import StreamTokens
+from gateway.twilio_signature import is_valid_signature
+
+log = structlog.get_logger("gateway.control_plane")
+
+_CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
+MAX_WEBHOOK_BYTES = 64 * 1024  # a voice webhook is a few hundred bytes of form fields
+
+
+def create_control_plane(settings: Settings, tokens: StreamTokens) -> QuartTrio:
+    app = QuartTrio(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
+
+    @app.post("/twilio/voice")
+    async def twilio_voice() -> Response:
+        form = await request.form
+        params = {name: form.getlist(name) for name in form}
+        refusal = _signature_refusal(settings, params)
+        if refusal is not None:
+            log.warning("webhook.rejected", path=request.path, reason=refusal, client=request.remote_addr)
+            return _text(refusal, 403)
+        call_sid = form.get("CallSid", "")
+        if not _CALL_SID.fullmatch(call_sid):
+            log.warning("webhook.rejected", path=request.path, reason="CallSid missing or malformed")
+            return _text("CallSid missing or malformed", 400)
+        account = settings.twilio_account_sid
+        if account and form.get("AccountSid") != account:
+            log.warning(
+                "webhook.rejected", path=request.path, reason="AccountSid mismatch", call_sid=call_sid
+            )
+            return _text("AccountSid does not match TWILIO_ACCOUNT_SID", 403)
+        token = tokens.mint(call_sid)
+        log.info("call.webhook", call_sid=call_sid, direction=form.get("Direction", ""))
+        body = twiml.connect_stream(settings.stream_url, {"token": token})
+        return Response(body, 200, content_type="text/xml; charset=utf-8")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _signature_refusal(settings: Settings, params: dict[str, list[str]]) -> str | None:
+    signature = request.headers.get("X-Twilio-Signature")
+    if not signature:
+        return "missing X-Twilio-Signature"
+    url = settings.public_url + request.path
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    if not is_valid_signature(settings.twilio_auth_token.reveal(), url, params, signature):
+        return f"X-Twilio-Signature does not sign {url} and its form fields"
+    return None
+
+
+def _text(message: str, status: int) -> Response:
+    return Response(message + "\n", status, content_type="text/plain; charset=utf-8")

@@ -1,0 +1,475 @@
+"""One local-agent session: the server side of the OpenAI Realtime GA protocol, in miniature.
+
+What it does, in the GA event shapes: `session.created` on connect; `session.update`
+checked (`session.type` required, beta fields refused) and answered with the full
+configuration; appended audio run through an energy VAD that emits `speech_started` /
+`speech_stopped` / `committed` and, with `create_response`, answers by playing the
+caller's utterance back; `response.create` plays the greeting clip (or the utterance
+still waiting for an answer); audio streams as `response.output_audio.delta` faster than
+real time; a caller who starts speaking cancels the response (`turn_detected`);
+`response.cancel` and `conversation.item.truncate` behave as the real server does,
+including the "already shorter than" error for a truncate past the audio sent.
+It is a loopback agent to exercise the call path, not an AI.
+"""
+
+from __future__ import annotations
+
+import binascii
+import copy
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+import trio
+
+from actors.message_socket import MessageSocket, SocketClosed
+from actors.realtime import AudioFormat
+from gateway.local_agent.audio import GREETING_TRANSCRIPT, convert, greeting_ulaw, to_pcm16
+from gateway.local_agent.vad import EnergyVAD, SpeechStarted, SpeechStopped, threshold_dbfs
+
+log = structlog.get_logger("gateway.local_agent")
+
+BETA_SESSION_FIELDS = frozenset(
+    {
+        "modalities",
+        "input_audio_format",
+        "output_audio_format",
+        "turn_detection",
+        "voice",
+        "input_audio_transcription",
+        "input_audio_noise_reduction",
+        "temperature",
+        "max_response_output_tokens",
+        "speed",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    speed: float = 4.0  # audio is streamed this many times faster than real time
+    chunk_ms: int = 100  # audio per output delta
+
+
+class ClientError(Exception):
+    """A client event the real server would refuse; becomes an `error` event."""
+
+    def __init__(self, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.param = code, message, param
+
+
+@dataclass
+class _Response:
+    response_id: str
+    item_id: str
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    cancel_reason: str = ""
+
+
+def default_session(model: str) -> dict[str, Any]:
+    return {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": "sess_loopback",
+        "model": model,
+        "output_modalities": ["audio"],
+        "instructions": "",
+        "tools": [],
+        "tool_choice": "auto",
+        "max_output_tokens": "inf",
+        "expires_at": 0,
+        "audio": {
+            "input": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "transcription": None,
+                "noise_reduction": None,
+                "turn_detection": {
+                    "type": "server_vad",
+                    "threshold": 0.5,
+                    "prefix_padding_ms": 300,
+                    "silence_duration_ms": 500,
+                    "create_response": True,
+                    "interrupt_response": True,
+                },
+            },
+            "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin", "speed": 1.0},
+        },
+    }
+
+
+class AgentSession:
+    def __init__(self, socket: MessageSocket, model: str, options: AgentOptions) -> None:
+        self._socket = socket
+        self._options = options
+        self._session = default_session(model)
+        self._ids = itertools.count(1)
+        self._input_ms = 0  # ms of caller audio appended so far
+        self._recent = bytearray()  # caller audio from _recent_start_ms up to now
+        self._recent_start_ms = 0
+        self._speech_start_ms: int | None = None
+        self._speech_item = ""
+        self._unanswered: bytes | None = None
+        self._response: _Response | None = None
+        self._generated_ms: dict[str, int] = {}  # assistant item -> ms of audio sent
+        self._nursery: trio.Nursery | None = None
+        self._configure_vad()
+
+    # ---- wiring ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._session["expires_at"] = int(time.time()) + 3600
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                await self._send("session.created", session=self._session)
+                while True:
+                    await self._on_message(await self._socket.receive())
+            except SocketClosed:
+                nursery.cancel_scope.cancel()
+
+    async def _on_message(self, message: str) -> None:
+        event_id = None
+        try:
+            event = orjson.loads(message)
+            if not isinstance(event, dict):
+                raise ClientError("invalid_json", "Client events must be JSON objects.")
+            event_id = event.get("event_id")
+            handler = self._HANDLERS.get(str(event.get("type")))
+            if handler is None:
+                raise ClientError("invalid_value", f"Invalid value: '{event.get('type')}'.", "type")
+            await handler(self, event)
+        except orjson.JSONDecodeError:
+            await self._error(ClientError("invalid_json", "The client event is not valid JSON."), None)
+        except ClientError as exc:
+            await self._error(exc, event_id)
+
+    async def _send(self, event_type: str, **fields: Any) -> None:
+        event = {"type": event_type, "event_id": self._id("event"), **fields}
+        await self._socket.send(orjson.dumps(event).decode())
+
+    async def _error(self, exc: ClientError, event_id: Any) -> None:
+        log.info("local_agent.client_error", code=exc.code, message=exc.message)
+        await self._send(
+            "error",
+            error={
+                "type": "invalid_request_error",
+                "code": exc.code,
+                "message": exc.message,
+                "param": exc.param,
+                "event_id": event_id,
+            },
+        )
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):06d}"
+
+    # ---- session ---------------------------------------------------------------------
+
+    @property
+    def _input_format(self) -> AudioFormat:
+        return _audio_format(self._session["audio"]["input"]["format"])
+
+    @property
+    def _output_format(self) -> AudioFormat:
+        return _audio_format(self._session["audio"]["output"]["format"])
+
+    @property
+    def _turn_detection(self) -> dict[str, Any] | None:
+        turn: dict[str, Any] | None = self._session["audio"]["input"]["turn_detection"]
+        return turn
+
+    async def _on_session_update(self, event: dict[str, Any]) -> None:
+        update = event.get("session")
+        if not isinstance(update, dict):
+            raise ClientError(
+                "missing_required_parameter", "Missing required parameter: 'session'.", "session"
+            )
+        if "type" not in update:
+            raise ClientError(
+                "missing_required_parameter", "Missing required parameter: 'session.type'.", "session.type"
+            )
+        if update["type"] != "realtime":
+            raise ClientError("invalid_value", "Invalid value for 'session.type'.", "session.type")
+        beta = sorted(BETA_SESSION_FIELDS & set(update))
+        if beta:
+            raise ClientError(
+                "unknown_parameter", f"Unknown parameter: 'session.{beta[0]}'.", f"session.{beta[0]}"
+            )
+        merged = _merge(copy.deepcopy(self._session), update)
+        for side in ("input", "output"):
+            _check_format(merged["audio"][side]["format"], side)
+        self._session = merged
+        self._configure_vad()
+        await self._send("session.updated", session=self._session)
+
+    def _configure_vad(self) -> None:
+        turn = self._turn_detection or {}
+        self._vad = EnergyVAD(
+            sample_rate=8000 if self._input_format is AudioFormat.PCMU else 24000,
+            threshold_db=threshold_dbfs(float(turn.get("threshold", 0.5))),
+            silence_ms=int(turn.get("silence_duration_ms", 500)),
+        )
+
+    # ---- caller audio ----------------------------------------------------------------
+
+    async def _on_append(self, event: dict[str, Any]) -> None:
+        try:
+            audio = binascii.a2b_base64(str(event.get("audio", "")), strict_mode=True)
+        except ValueError:
+            raise ClientError(
+                "invalid_value", "Invalid 'audio'. Expected base64-encoded audio.", "audio"
+            ) from None
+        input_format = self._input_format
+        self._recent += audio
+        self._input_ms += len(audio) // input_format.bytes_per_ms
+        if self._turn_detection is None:
+            return
+        for vad_event in self._vad.feed(to_pcm16(audio, input_format)):
+            if isinstance(vad_event, SpeechStarted):
+                await self._on_speech_started(vad_event.at_ms)
+            else:
+                await self._on_speech_stopped(vad_event)
+        if self._speech_start_ms is None:
+            self._forget_old_audio()
+
+    async def _on_speech_started(self, at_ms: int) -> None:
+        turn = self._turn_detection or {}
+        prefix = int(turn.get("prefix_padding_ms", 300))
+        self._speech_start_ms = max(self._recent_start_ms, at_ms - prefix)
+        self._speech_item = self._id("item")
+        await self._send(
+            "input_audio_buffer.speech_started",
+            audio_start_ms=self._speech_start_ms,
+            item_id=self._speech_item,
+        )
+        if self._response is not None and turn.get("interrupt_response", True):
+            self._cancel("turn_detected")
+
+    async def _on_speech_stopped(self, stopped: SpeechStopped) -> None:
+        start = self._speech_start_ms if self._speech_start_ms is not None else stopped.at_ms
+        bpm = self._input_format.bytes_per_ms
+        first, last = (start - self._recent_start_ms) * bpm, (stopped.at_ms - self._recent_start_ms) * bpm
+        utterance = bytes(self._recent[first:last])
+        self._speech_start_ms = None
+        item = self._speech_item
+        await self._send("input_audio_buffer.speech_stopped", audio_end_ms=stopped.at_ms, item_id=item)
+        await self._send("input_audio_buffer.committed", item_id=item, previous_item_id=None)
+        user_item = {
+            "id": item,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        await self._send("conversation.item.added", item=user_item, previous_item_id=None)
+        await self._send("conversation.item.done", item=user_item, previous_item_id=None)
+        self._unanswered = utterance
+        if (self._turn_detection or {}).get("create_response", True) and self._response is None:
+            self._start_response()
+
+    def _forget_old_audio(self) -> None:
+        keep_ms = int((self._turn_detection or {}).get("prefix_padding_ms", 300)) + 200
+        excess_ms = self._input_ms - self._recent_start_ms - keep_ms
+        if excess_ms > 0:
+            del self._recent[: excess_ms * self._input_format.bytes_per_ms]
+            self._recent_start_ms += excess_ms
+
+    # ---- responses -------------------------------------------------------------------
+
+    async def _on_response_create(self, _event: dict[str, Any]) -> None:
+        if self._response is not None:
+            raise ClientError(
+                "conversation_already_has_active_response",
+                f"Conversation already has an active response in progress: {self._response.response_id}. "
+                "Wait until the response is finished before creating a new one.",
+            )
+        self._start_response()
+
+    async def _on_response_cancel(self, _event: dict[str, Any]) -> None:
+        if self._response is None:
+            raise ClientError("response_cancel_not_active", "Cancellation failed: no active response found.")
+        self._cancel("client_cancelled")
+
+    def _cancel(self, reason: str) -> None:
+        assert self._response is not None
+        self._response.cancel_reason = reason
+        self._response.scope.cancel()
+
+    def _start_response(self) -> None:
+        if self._unanswered is not None:
+            audio = convert(self._unanswered, self._input_format, self._output_format)
+            seconds = len(self._unanswered) / self._input_format.bytes_per_ms / 1000
+            transcript = f"(your words played back, {seconds:.1f} seconds)"
+            self._unanswered = None
+        else:
+            audio = convert(greeting_ulaw(), AudioFormat.PCMU, self._output_format)
+            transcript = GREETING_TRANSCRIPT
+        self._response = _Response(self._id("resp"), self._id("item"))
+        assert self._nursery is not None
+        self._nursery.start_soon(self._stream_response, self._response, audio, transcript)
+
+    async def _stream_response(self, response: _Response, audio: bytes, transcript: str) -> None:
+        rid, iid = response.response_id, response.item_id
+        item = {
+            "id": iid,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
+        await self._send(
+            "response.created",
+            response={"id": rid, "object": "realtime.response", "status": "in_progress", "output": []},
+        )
+        await self._send("response.output_item.added", response_id=rid, output_index=0, item=item)
+        await self._send("conversation.item.added", item=item, previous_item_id=None)
+        await self._send(
+            "response.content_part.added",
+            response_id=rid,
+            item_id=iid,
+            output_index=0,
+            content_index=0,
+            part={"type": "audio", "transcript": ""},
+        )
+        self._generated_ms[iid] = 0
+        with response.scope:
+            await self._stream_audio(rid, iid, audio)
+        await self._finish_response(response, transcript, item)
+
+    async def _stream_audio(self, rid: str, iid: str, audio: bytes) -> None:
+        bpm = self._output_format.bytes_per_ms
+        chunk = self._options.chunk_ms * bpm
+        for offset in range(0, len(audio), chunk):
+            piece = audio[offset : offset + chunk]
+            await self._send(
+                "response.output_audio.delta",
+                response_id=rid,
+                item_id=iid,
+                output_index=0,
+                content_index=0,
+                delta=binascii.b2a_base64(piece, newline=False).decode(),
+            )
+            self._generated_ms[iid] += len(piece) // bpm
+            await trio.sleep(len(piece) / bpm / 1000 / self._options.speed)
+
+    async def _finish_response(self, response: _Response, transcript: str, item: dict[str, Any]) -> None:
+        rid, iid = response.response_id, response.item_id
+        cancelled = response.scope.cancelled_caught
+        if not cancelled:
+            await self._send(
+                "response.output_audio.done", response_id=rid, item_id=iid, output_index=0, content_index=0
+            )
+            await self._send(
+                "response.output_audio_transcript.done",
+                response_id=rid,
+                item_id=iid,
+                output_index=0,
+                content_index=0,
+                transcript=transcript,
+            )
+        item = {
+            **item,
+            "status": "incomplete" if cancelled else "completed",
+            "content": [{"type": "output_audio", "transcript": transcript}],
+        }
+        await self._send("response.output_item.done", response_id=rid, output_index=0, item=item)
+        await self._send("conversation.item.done", item=item, previous_item_id=None)
+        spoken_ms = self._generated_ms[iid]
+        done: dict[str, Any] = {
+            "id": rid,
+            "object": "realtime.response",
+            "status": "cancelled" if cancelled else "completed",
+            "status_details": {"type": "cancelled", "reason": response.cancel_reason} if cancelled else None,
+            "output": [item],
+            "usage": {"total_tokens": spoken_ms // 20, "input_tokens": 0, "output_tokens": spoken_ms // 20},
+        }
+        self._response = None
+        await self._send("response.done", response=done)
+        if self._unanswered is not None and (self._turn_detection or {}).get("create_response", True):
+            self._start_response()
+
+    # ---- conversation items ----------------------------------------------------------
+
+    async def _on_truncate(self, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id")
+        end_ms = event.get("audio_end_ms")
+        if not isinstance(item_id, str) or item_id not in self._generated_ms:
+            raise ClientError(
+                "invalid_value", f"Invalid value: no assistant audio item '{item_id}'.", "item_id"
+            )
+        if not isinstance(end_ms, int) or end_ms < 0:
+            raise ClientError("invalid_value", "Invalid 'audio_end_ms'.", "audio_end_ms")
+        generated = self._generated_ms[item_id]
+        if end_ms > generated:
+            raise ClientError(
+                "invalid_value",
+                f"Audio content of {generated}ms is already shorter than {end_ms}ms",
+                "audio_end_ms",
+            )
+        await self._send(
+            "conversation.item.truncated",
+            item_id=item_id,
+            content_index=event.get("content_index", 0),
+            audio_end_ms=end_ms,
+        )
+
+    async def _on_item_create(self, event: dict[str, Any]) -> None:
+        item = event.get("item")
+        if not isinstance(item, dict):
+            raise ClientError("missing_required_parameter", "Missing required parameter: 'item'.", "item")
+        item = {
+            "id": item.get("id") or self._id("item"),
+            "object": "realtime.item",
+            "status": "completed",
+            **item,
+        }
+        await self._send("conversation.item.added", item=item, previous_item_id=event.get("previous_item_id"))
+        await self._send("conversation.item.done", item=item, previous_item_id=event.get("previous_item_id"))
+
+    async def _on_buffer_clear(self, _event: dict[str, Any]) -> None:
+        self._speech_start_ms = None
+        await self._send("input_audio_buffer.cleared")
+
+    _HANDLERS: dict[str, Callable[[AgentSession, dict[str, Any]], Awaitable[None]]] = {
+        "session.update": _on_session_update,
+        "input_audio_buffer.append": _on_append,
+        "input_audio_buffer.clear": _on_buffer_clear,
+        "response.create": _on_response_create,
+        "response.cancel": _on_response_cancel,
+        "conversation.item.truncate": _on_truncate,
+        "conversation.item.create": _on_item_create,
+    }
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Merge nested settings; a format or turn-detection object is one value, replaced whole."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and key not in _ATOMIC:
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+_ATOMIC = frozenset({"format", "turn_detection"})
+
+
+def _check_format(fmt: Any, side: str) -> None:
+    param = f"session.audio.{side}.format"
+    if not isinstance(fmt, dict) or fmt.get("type") not in {"audio/pcmu", "audio/pcm"}:
+        raise ClientError("invalid_value", f"Invalid value for '{param}.type'.", f"{param}.type")
+    if fmt["type"] == "audio/pcm" and fmt.get("rate") != 24000:
+        raise ClientError(
+            "missing_required_parameter", f"Missing required parameter: '{param}.rate'.", f"{param}.rate"
+        )
+
+
+def _audio_format(fmt: dict[str, Any]) -> AudioFormat:
+    return AudioFormat.PCMU if fmt.get("type") == "audio/pcmu" else AudioFormat.PCM24K

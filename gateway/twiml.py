@@ -1,0 +1,20 @@
+"""TwiML the gateway answers with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from xml.sax.saxutils import quoteattr
+
+
+def connect_stream(stream_url: str, parameters: Mapping[str, str]) -> str:
+    """`<Connect><Stream>`: a bidirectional media stream carrying `parameters` to `start`.
+
+    Nothing follows `</Connect>`: when the gateway closes the stream, the call ends.
+    """
+    params = "".join(
+        f"<Parameter name={quoteattr(name)} value={quoteattr(value)}/>" for name, value in parameters.items()
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f"<Response><Connect><Stream url={quoteattr(stream_url)}>{params}</Stream></Connect></Response>"
+    )

@@ -1,0 +1,56 @@
+"""One-time stream tokens: bound to a CallSid, short-lived, consumed by their first use."""
+
+from gateway.stream_tokens import Redemption, StreamTokens
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_token_redeems_once_for_its_call():
+    """The first redemption with the right CallSid succeeds; a second one is refused."""
+    tokens = StreamTokens(ttl_seconds=30, clock=Clock())
+    token = tokens.mint("CA1")
+    assert tokens.redeem(token, "CA1") is Redemption.ACCEPTED
+    assert tokens.redeem(token, "CA1") is Redemption.UNKNOWN
+
+
+def test_a_token_presented_for_another_call_is_refused_and_burnt():
+    """Presenting a token with the wrong CallSid fails and uses the token up."""
+    tokens = StreamTokens(ttl_seconds=30, clock=Clock())
+    token = tokens.mint("CA1")
+    assert tokens.redeem(token, "CA2") is Redemption.WRONG_CALL
+    assert tokens.redeem(token, "CA1") is Redemption.UNKNOWN
+
+
+def test_an_expired_token_is_refused():
+    """A token presented after its time to live is refused."""
+    clock = Clock()
+    tokens = StreamTokens(ttl_seconds=30, clock=clock)
+    token = tokens.mint("CA1")
+    clock.now = 30.0
+    assert tokens.redeem(token, "CA1") is Redemption.EXPIRED
+
+
+def test_unknown_tokens_are_refused():
+    """A token never minted is refused."""
+    assert StreamTokens(ttl_seconds=30, clock=Clock()).redeem("made-up", "CA1") is Redemption.UNKNOWN
+
+
+def test_expired_tokens_are_forgotten_and_the_book_is_bounded():
+    """Expired grants are purged on mint, and a flood evicts the oldest instead of growing."""
+    clock = Clock()
+    tokens = StreamTokens(ttl_seconds=10, capacity=3, clock=clock)
+    for call in range(3):
+        tokens.mint(f"CA{call}")
+    clock.now = 11
+    tokens.mint("CAnew")
+    assert len(tokens) == 1
+    for call in range(5):
+        tokens.mint(f"CAflood{call}")
+    assert len(tokens) == 3
+    assert tokens.evicted == 3
