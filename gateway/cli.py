@@ -1,0 +1,129 @@
+"""The `gateway` command: `run` serves; `simulate-call` plays Twilio for one call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import trio
+
+from gateway.app import serve
+from gateway.config import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, ConfigError, load_settings
+from gateway.logs import configure_logging
+from gateway.simulator.audio import caller_phrase, read_wav, tone, write_wav
+from gateway.simulator.caller import CallReport, CallScript, SimulationError, simulate_call
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gateway", description="Actor-model telephony gateway on Trio.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="serve Twilio calls (settings: --config file, then environment)")
+    run.add_argument(
+        "--config", type=Path, default=os.environ.get("GATEWAY_CONFIG"), help="TOML settings file"
+    )
+    run.set_defaults(handler=_run)
+
+    simulate = commands.add_parser("simulate-call", help="call a running gateway the way Twilio does")
+    simulate.add_argument("--url", default=_default_gateway_url(), help="the gateway's public base URL")
+    simulate.add_argument(
+        "--auth-token",
+        default=os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TWILIO_AUTH_TOKEN,
+        help="Twilio auth token to sign with (default: $TWILIO_AUTH_TOKEN or the dev token)",
+    )
+    simulate.add_argument(
+        "--account-sid", default=os.environ.get("TWILIO_ACCOUNT_SID") or DEV_TWILIO_ACCOUNT_SID
+    )
+    source = simulate.add_mutually_exclusive_group()
+    source.add_argument(
+        "--say", type=Path, help="16-bit PCM WAV the caller says (default: a spoken test phrase)"
+    )
+    source.add_argument("--tone", type=float, metavar="HZ", help="say a 1.5 s tone instead")
+    simulate.add_argument(
+        "--dtmf",
+        action="append",
+        default=[],
+        metavar="SECONDS:KEY",
+        help="press KEY at SECONDS after the stream starts (repeatable)",
+    )
+    simulate.add_argument("--record", type=Path, help="write what the caller heard to this WAV file")
+    simulate.add_argument("--max-seconds", type=float, default=40.0, help="hang up after this long at most")
+    simulate.add_argument("--json", action="store_true", help="print the report as JSON")
+    simulate.set_defaults(handler=_simulate)
+
+    args = parser.parse_args(argv)
+    handler = args.handler
+    return int(handler(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    trio.run(serve, settings)
+    return 0
+
+
+def _default_gateway_url() -> str:
+    return (
+        os.environ.get("GATEWAY_PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT') or 8080}"
+    )
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    try:
+        utterance = read_wav(args.say) if args.say else tone(args.tone, 1.5) if args.tone else caller_phrase()
+        dtmf = tuple(_dtmf(spec) for spec in args.dtmf)
+    except (OSError, ValueError) as exc:
+        print(f"gateway simulate-call: {exc}", file=sys.stderr)
+        return 2
+    script = CallScript(utterance=utterance, dtmf=dtmf, max_seconds=args.max_seconds)
+    try:
+        report = trio.run(simulate_call, args.url, args.auth_token, args.account_sid, script)
+    except SimulationError as exc:
+        print(f"gateway simulate-call: {exc}", file=sys.stderr)
+        return 2
+    if args.record:
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        write_wav(args.record, report.heard)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(_summary(report, args.record))
+    return 0 if report.completed and not report.violations else 1
+
+
+def _dtmf(spec: str) -> tuple[float, str]:
+    seconds, _, key = spec.partition(":")
+    if len(key) != 1 or key not in "0123456789*#ABCD":
+        raise ValueError(f"--dtmf {spec!r}: expected SECONDS:KEY, e.g. 3.5:7")
+    return float(seconds), key
+
+
+def _summary(report: CallReport, record: Path | None) -> str:
+    outcome = "completed" if report.completed else "did NOT complete"
+    latency = f"{report.answer_latency_ms:.0f} ms" if report.answer_latency_ms is not None else "n/a"
+    lines = [
+        f"call {report.call_sid}  stream {report.stream_sid}",
+        f"  stream url     {report.stream_url}",
+        f"  script         {outcome} in {report.duration_s:.1f} s",
+        f"  greeting       {report.greeting_ms / 1000:.1f} s of audio heard",
+        f"  answer         {report.answer_ms / 1000:.1f} s of audio heard, first byte {latency} "
+        "after the caller's last frame",
+        f"  media          sent {report.frames_sent}, received {report.media_received}",
+        f"  marks          received {report.marks_received}, echoed {report.mark_echoes_sent}",
+        f"  clears         {report.clears_received} "
+        f"({report.cleared_ms / 1000:.1f} s of unplayed audio dropped)",
+        f"  violations     {len(report.violations)}",
+        *(f"    {v.code}: {v.reason}" for v in report.violations[:10]),
+        f"  stream closed  {report.close_code} {report.close_reason}".rstrip(),
+    ]
+    if record:
+        lines.append(f"  recording      {record}")
+    return "\n".join(lines)

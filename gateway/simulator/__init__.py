@@ -1,0 +1,1 @@
+"""A Twilio simulator: places calls against a running gateway as Twilio would."""

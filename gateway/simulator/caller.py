@@ -1,0 +1,351 @@
+"""A simulated Twilio call against a running gateway, over real HTTP and WebSocket.
+
+It behaves as Twilio does for one inbound call: a signed voice webhook, the TwiML
+answer parsed for `<Connect><Stream>` and its parameters, the stream opened with a
+signed upgrade, `connected` and `start`, then caller audio as 20 ms `media` frames at
+real-time pace, `dtmf` on request, and `stop` to hang up. What the gateway sends back
+is checked like Twilio checks it and played through a model of Twilio's buffer, which
+echoes marks and honours `clear`; the caller's ear is recorded.
+
+The default script: wait for the greeting to finish, say the caller phrase, wait for
+the answer (the local agent plays the phrase back), hang up.
+"""
+
+from __future__ import annotations
+
+import binascii
+import secrets
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+from xml.etree import ElementTree
+
+import httpx2
+import orjson
+import trio
+import trio_websocket
+
+from actors.g711 import ULAW_SILENCE
+from gateway.simulator.outbound import (
+    OutboundClear,
+    OutboundMark,
+    OutboundMedia,
+    Violation,
+    check_outbound,
+)
+from gateway.simulator.playback import TwilioPlayback
+from gateway.twilio_signature import compute_signature
+
+FRAME_MS = 20
+FRAME_BYTES = 160
+SILENT_FRAME = bytes([ULAW_SILENCE]) * FRAME_BYTES
+
+
+class SimulationError(Exception):
+    """The call could not be set up (webhook refused, TwiML unusable, stream refused)."""
+
+
+@dataclass(frozen=True)
+class CallScript:
+    utterance: bytes  # what the caller says once the greeting is over (mu-law 8 kHz)
+    dtmf: tuple[tuple[float, str], ...] = ()  # (seconds after start, key)
+    max_seconds: float = 40.0
+    greeting_timeout_s: float = 12.0  # speak anyway if no greeting has finished by then
+    quiet_after_greeting_ms: float = 600.0
+    quiet_after_answer_ms: float = 1000.0
+
+
+@dataclass
+class CallReport:
+    call_sid: str
+    stream_sid: str = ""
+    stream_url: str = ""
+    completed: bool = False
+    duration_s: float = 0.0
+    frames_sent: int = 0
+    media_received: int = 0
+    marks_received: int = 0
+    mark_echoes_sent: int = 0
+    clears_received: int = 0
+    greeting_ms: float = 0.0  # audio heard before the caller spoke
+    answer_ms: float = 0.0  # audio heard after the caller finished speaking
+    answer_latency_ms: float | None = None  # end of the caller's speech -> first answer byte heard
+    cleared_ms: float = 0.0
+    violations: list[Violation] = field(default_factory=list)
+    close_code: int | None = None
+    close_reason: str = ""
+    heard: bytes = b""
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {key: value for key, value in vars(self).items() if key not in {"heard", "violations"}}
+        data["violations"] = [f"{v.code}: {v.reason}" for v in self.violations]
+        return data
+
+
+class _Phase(Enum):
+    GREETING = "greeting"
+    SPEAKING = "speaking"
+    AWAITING_ANSWER = "awaiting_answer"
+    DONE = "done"
+
+
+async def simulate_call(
+    gateway_url: str,
+    auth_token: str,
+    account_sid: str,
+    script: CallScript,
+    *,
+    caller: str = "+15005550006",
+    called: str = "+15005550001",
+) -> CallReport:
+    """Place one simulated call; raise `SimulationError` if it cannot be set up."""
+    report = CallReport(call_sid="CA" + secrets.token_hex(16))
+    stream_url, parameters = await _webhook(
+        gateway_url, auth_token, account_sid, report.call_sid, caller=caller, called=called
+    )
+    report.stream_url = stream_url
+    signature = compute_signature(auth_token, stream_url)
+    try:
+        async with trio_websocket.open_websocket_url(
+            stream_url, extra_headers=[(b"X-Twilio-Signature", signature.encode())], connect_timeout=10
+        ) as connection:
+            stream = _Stream(
+                connection, report=report, account_sid=account_sid, parameters=parameters, script=script
+            )
+            await stream.run()
+    except trio_websocket.ConnectionRejected as exc:
+        raise SimulationError(f"stream upgrade refused with HTTP {exc.status_code}: {exc.body!r}") from None
+    except trio_websocket.HandshakeError as exc:
+        raise SimulationError(f"cannot open the stream at {stream_url}: {exc!r}") from None
+    return report
+
+
+async def _webhook(
+    gateway_url: str, auth_token: str, account_sid: str, call_sid: str, *, caller: str, called: str
+) -> tuple[str, dict[str, str]]:
+    url = gateway_url.rstrip("/") + "/twilio/voice"
+    form = {
+        "CallSid": call_sid,
+        "AccountSid": account_sid,
+        "From": caller,
+        "To": called,
+        "Caller": caller,
+        "Called": called,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
+    signature = compute_signature(auth_token, url, {name: [value] for name, value in form.items()})
+    try:
+        async with httpx2.AsyncClient(timeout=15) as client:
+            response = await client.post(url, data=form, headers={"X-Twilio-Signature": signature})
+    except httpx2.HTTPError as exc:
+        raise SimulationError(f"voice webhook {url} unreachable: {exc!r}") from None
+    if response.status_code != 200:
+        raise SimulationError(f"voice webhook answered HTTP {response.status_code}: {response.text.strip()}")
+    return parse_connect_stream(response.text)
+
+
+def parse_connect_stream(twiml: str) -> tuple[str, dict[str, str]]:
+    """The `<Connect><Stream url>` of a TwiML answer and its `<Parameter>`s."""
+    try:
+        root = ElementTree.fromstring(twiml)
+    except ElementTree.ParseError as exc:
+        raise SimulationError(f"TwiML is not XML: {exc}") from None
+    stream = root.find("./Connect/Stream")
+    if root.tag != "Response" or stream is None or not stream.get("url"):
+        raise SimulationError(f"TwiML has no <Connect><Stream url>: {twiml[:200]}")
+    url = stream.get("url", "")
+    if "?" in url:
+        raise SimulationError("Twilio drops query strings from <Stream url>; the URL carries one")
+    parameters = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+    return url, parameters
+
+
+class _Stream:
+    """The media stream of one call, as Twilio runs it."""
+
+    def __init__(
+        self,
+        connection: trio_websocket.WebSocketConnection,
+        *,
+        report: CallReport,
+        account_sid: str,
+        parameters: dict[str, str],
+        script: CallScript,
+    ) -> None:
+        self._ws = connection
+        self._report = report
+        self._account_sid = account_sid
+        self._parameters = parameters
+        self._script = script
+        self._playback = TwilioPlayback()
+        self._sequence = 0
+        self._phase = _Phase.GREETING
+        self._utterance_at = 0
+        self._spoke_until_ms = 0.0
+        self._started = 0.0
+        report.stream_sid = "MZ" + secrets.token_hex(16)
+
+    def _now_ms(self) -> float:
+        return (trio.current_time() - self._started) * 1000
+
+    async def run(self) -> None:
+        self._started = trio.current_time()
+        await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        await self._send_event(
+            "start",
+            {
+                "accountSid": self._account_sid,
+                "streamSid": self._report.stream_sid,
+                "callSid": self._report.call_sid,
+                "tracks": ["inbound"],
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                "customParameters": self._parameters,
+            },
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._listen, nursery.cancel_scope)
+            await self._talk()
+            nursery.cancel_scope.cancel()
+        await self._hang_up()
+        self._finish()
+
+    # ---- caller side -----------------------------------------------------------------
+
+    async def _talk(self) -> None:
+        dtmf = sorted(self._script.dtmf)
+        tick = trio.current_time()
+        frame = 0
+        try:
+            while self._phase is not _Phase.DONE:
+                now_ms = self._now_ms()
+                await self._echo_marks(self._playback.advance(now_ms))
+                self._next_phase(now_ms)
+                while dtmf and dtmf[0][0] * 1000 <= now_ms:
+                    await self._send_event("dtmf", {"track": "inbound_track", "digit": dtmf.pop(0)[1]})
+                await self._send_media(frame)
+                frame += 1
+                tick += FRAME_MS / 1000
+                await trio.sleep_until(tick)
+        except trio_websocket.ConnectionClosed:
+            return  # the gateway ended the call; _listen records how
+
+    def _next_phase(self, now_ms: float) -> None:
+        playback, script = self._playback, self._script
+        idle_ms = now_ms - playback.last_audio_ms if playback.queued_ms == 0 else 0.0
+        if now_ms >= script.max_seconds * 1000:
+            self._phase = _Phase.DONE
+        elif self._phase is _Phase.GREETING:
+            greeted = playback.audio_bytes_played > 0 and idle_ms >= script.quiet_after_greeting_ms
+            if greeted or now_ms >= script.greeting_timeout_s * 1000:
+                self._report.greeting_ms = playback.audio_bytes_played / 8
+                self._phase = _Phase.SPEAKING
+        elif self._phase is _Phase.SPEAKING and self._utterance_at >= len(script.utterance):
+            self._spoke_until_ms = now_ms
+            self._phase = _Phase.AWAITING_ANSWER
+        elif self._phase is _Phase.AWAITING_ANSWER:
+            answered = playback.last_audio_ms > self._spoke_until_ms
+            if answered and self._report.answer_latency_ms is None:
+                first = next(t for t in playback.audio_starts_ms if t >= self._spoke_until_ms)
+                self._report.answer_latency_ms = first - self._spoke_until_ms
+            if answered and idle_ms >= script.quiet_after_answer_ms:
+                self._report.completed = True
+                self._phase = _Phase.DONE
+
+    async def _send_media(self, frame: int) -> None:
+        payload = SILENT_FRAME
+        if self._phase is _Phase.SPEAKING:
+            chunk = self._script.utterance[self._utterance_at : self._utterance_at + FRAME_BYTES]
+            self._utterance_at += FRAME_BYTES
+            payload = chunk + SILENT_FRAME[len(chunk) :]
+        await self._send_event(
+            "media",
+            {
+                "track": "inbound",
+                "chunk": str(frame + 1),
+                "timestamp": str(frame * FRAME_MS),
+                "payload": _b64(payload),
+            },
+        )
+        self._report.frames_sent += 1
+
+    async def _echo_marks(self, names: list[str]) -> None:
+        for name in names:
+            await self._send_event("mark", {"name": name})
+            self._report.mark_echoes_sent += 1
+
+    async def _hang_up(self) -> None:
+        if self._report.close_code is not None:
+            return  # the gateway ended the call first
+        try:
+            await self._send_event(
+                "stop", {"accountSid": self._account_sid, "callSid": self._report.call_sid}
+            )
+            with trio.move_on_after(3):
+                while True:  # the gateway answers stop by closing the stream
+                    await self._ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            self._record_close(exc)
+
+    # ---- gateway side ----------------------------------------------------------------
+
+    async def _listen(self, cancel_scope: trio.CancelScope) -> None:
+        try:
+            while True:
+                await self._on_message(await self._ws.get_message())
+        except trio_websocket.ConnectionClosed as exc:
+            self._record_close(exc)
+            cancel_scope.cancel()
+
+    async def _on_message(self, message: str | bytes) -> None:
+        now_ms = self._now_ms()
+        outbound = check_outbound(message, self._report.stream_sid)
+        if isinstance(outbound, Violation):
+            self._report.violations.append(outbound)
+        elif isinstance(outbound, OutboundMedia):
+            self._report.media_received += 1
+            await self._echo_marks(self._playback.enqueue_audio(now_ms, outbound.payload))
+        elif isinstance(outbound, OutboundMark):
+            self._report.marks_received += 1
+            await self._echo_marks(self._playback.enqueue_mark(now_ms, outbound.name))
+        elif isinstance(outbound, OutboundClear):
+            self._report.clears_received += 1
+            await self._echo_marks(self._playback.clear(now_ms))
+
+    def _record_close(self, exc: trio_websocket.ConnectionClosed) -> None:
+        if exc.reason is not None and self._report.close_code is None:
+            self._report.close_code = exc.reason.code
+            self._report.close_reason = exc.reason.reason or ""
+
+    # ---- wire ------------------------------------------------------------------------
+
+    async def _send_event(self, event: str, body: dict[str, Any]) -> None:
+        self._sequence += 1
+        await self._send(
+            {
+                "event": event,
+                "sequenceNumber": str(self._sequence),
+                event: body,
+                "streamSid": self._report.stream_sid,
+            }
+        )
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        try:
+            await self._ws.send_message(orjson.dumps(message).decode())
+        except trio_websocket.ConnectionClosed as exc:
+            self._record_close(exc)
+            raise
+
+    def _finish(self) -> None:
+        report, playback = self._report, self._playback
+        playback.advance(self._now_ms())
+        report.duration_s = self._now_ms() / 1000
+        report.heard = bytes(playback.heard)
+        report.cleared_ms = playback.bytes_cleared / 8
+        report.answer_ms = max(0.0, playback.audio_bytes_played / 8 - report.greeting_ms)
+
+
+def _b64(payload: bytes) -> str:
+    return binascii.b2a_base64(payload, newline=False).decode("ascii")
