@@ -79,7 +79,7 @@ class TestDelay:
 
     def test_design_delay_is_under_two_ms(self):
         """The linear-phase filter delays both directions by 40 samples at 24 kHz: 1.67 ms."""
-        assert DELAY_SECONDS * 1000 == pytest.approx(1.667, abs=0.01)
+        assert pytest.approx(1.667, abs=0.01) == DELAY_SECONDS * 1000
         assert DELAY_SECONDS <= 0.002
 
     def test_measured_delay_of_a_click_through_both_directions(self):

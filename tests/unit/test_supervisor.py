@@ -55,8 +55,16 @@ async def open_call(nursery, call_settings=None, connector=None) -> Call:
 
 
 def delta(response, item, audio: bytes):
-    return json.dumps({"type": "response.output_audio.delta", "response_id": response, "item_id": item,
-                       "output_index": 0, "content_index": 0, "delta": base64.b64encode(audio).decode()})
+    return json.dumps(
+        {
+            "type": "response.output_audio.delta",
+            "response_id": response,
+            "item_id": item,
+            "output_index": 0,
+            "content_index": 0,
+            "delta": base64.b64encode(audio).decode(),
+        }
+    )
 
 
 def event(type_, **fields):
@@ -79,7 +87,10 @@ class TestPassthroughCall:
             caller_frame = bytes(range(160))
             await call.twilio.send(media(2, caller_frame))
             append = orjson.loads(await ai.receive())
-            assert append == {"type": "input_audio_buffer.append", "audio": base64.b64encode(caller_frame).decode()}
+            assert append == {
+                "type": "input_audio_buffer.append",
+                "audio": base64.b64encode(caller_frame).decode(),
+            }
 
             speech = bytes(range(256)) + bytes(range(144))  # 400 bytes: two full frames and a tail
             await ai.send(event("response.created", response={"id": "r1", "status": "in_progress"}))
@@ -110,7 +121,7 @@ class TestPassthroughCall:
 
 class TestTranscodingCall:
     async def test_caller_audio_reaches_the_ai_as_pcm24k_and_back_as_mulaw(self, autojump_clock):
-        """With pcm24k, a 20 ms mu-law frame becomes 960 bytes of PCM16 at 24 kHz, and the AI's PCM comes back as mu-law."""
+        """With pcm24k, 20 ms of mu-law reach the AI as 960 bytes of PCM16; AI PCM returns as mu-law."""
         async with trio.open_nursery() as nursery:
             call = await open_call(nursery, settings(AudioFormat.PCM24K, greet_first=False))
             ai = await call.ai()
@@ -141,7 +152,7 @@ class TestTranscodingCall:
 
 class TestBargeIn:
     async def test_speech_started_clears_twilio_and_discards_the_interrupted_response(self, autojump_clock):
-        """On speech_started Twilio gets clear; late deltas of the cancelled response never play; the next one does."""
+        """On speech_started Twilio gets clear; late deltas of the cancelled response never play."""
         async with trio.open_nursery() as nursery:
             call = await open_call(nursery, settings(greet_first=False))
             ai = await call.ai()
@@ -153,8 +164,16 @@ class TestBargeIn:
             await ai.send(event("input_audio_buffer.speech_started", item_id="u1", audio_start_ms=900))
             assert (await twilio_messages(call.twilio, 1))[0] == {"event": "clear", "streamSid": STREAM}
             await ai.send(delta("r1", "i1", b"\x02" * 160))  # late delta of the interrupted response
-            await ai.send(event("response.done", response={"id": "r1", "status": "cancelled",
-                                                           "status_details": {"reason": "turn_detected"}}))
+            await ai.send(
+                event(
+                    "response.done",
+                    response={
+                        "id": "r1",
+                        "status": "cancelled",
+                        "status_details": {"reason": "turn_detected"},
+                    },
+                )
+            )
             await ai.send(event("response.created", response={"id": "r2"}))
             await ai.send(delta("r2", "i2", b"\x03" * 160))
             played = await twilio_messages(call.twilio, 1)
@@ -202,8 +221,16 @@ class TestEndings:
         async with trio.open_nursery() as nursery:
             call = await open_call(nursery)
             ai = await call.ai()
-            await ai.send(event("error", error={"type": "invalid_request_error", "code": "session_expired",
-                                                "message": "60 minutes"}))
+            await ai.send(
+                event(
+                    "error",
+                    error={
+                        "type": "invalid_request_error",
+                        "code": "session_expired",
+                        "message": "60 minutes",
+                    },
+                )
+            )
             await call.done.wait()
         assert call.summary.end.reason is EndReason.AI_ERROR
         assert call.summary.end.detail == "session_expired"
@@ -214,8 +241,16 @@ class TestEndings:
         async with trio.open_nursery() as nursery:
             call = await open_call(nursery)
             ai = await call.ai()
-            await ai.send(event("error", error={"type": "invalid_request_error",
-                                                "code": "response_cancel_not_active", "message": "m"}))
+            await ai.send(
+                event(
+                    "error",
+                    error={
+                        "type": "invalid_request_error",
+                        "code": "response_cancel_not_active",
+                        "message": "m",
+                    },
+                )
+            )
             await trio.sleep(1)
             assert not call.done.is_set()
             await call.twilio.send(stop(2))
@@ -262,7 +297,7 @@ class BrokenSocket(MemorySocket):
 
 class TestIsolation:
     async def test_a_crashing_actor_ends_only_its_own_call(self, autojump_clock):
-        """A bug that crashes one call's actor ends that call as internal_error; a concurrent call carries on."""
+        """A crashing actor ends its own call as internal_error; a concurrent call carries on."""
         async with trio.open_nursery() as nursery:
             healthy = await open_call(nursery)
             healthy_ai = await healthy.ai()
