@@ -1,187 +1,357 @@
-"""AISession: the actor that owns the realtime AI socket for one call.
+"""AISession: the actor that owns the realtime AI side of one call.
 
-It opens the socket through a `SocketConnector`, configures the session, streams caller
-audio up, and turns what the model says into `AssistantAudio` for the downlink. On the
-provider's `speech_started` it starts a new barge-in generation: the downlink drops
-older audio and clears Twilio's buffer, and late deltas of the interrupted response are
-discarded here. Errors the provider reports are logged; fatal ones end the call.
+Sessions come and go; the conversation stays. A session is one socket to the provider:
+configured with `session.update`, fed caller audio, read for the model's audio,
+transcripts, VAD events and tool calls. When it drops, closes unexpectedly, breaks the
+protocol or expires, a new one is opened with bounded exponential backoff, configured
+again, and given the conversation so far (both sides' transcripts) as text items, so the
+model carries on the same conversation; a session is also recycled at a turn boundary
+before the provider's cap (OpenAI ends sessions at 60 minutes). Caller audio during the
+gap waits in the drop-oldest channel, and what overflows is counted. If no session can
+be had, the caller hears a short apology and the call ends as `ai_unavailable`.
+
+Barge-in: on `speech_started` (or the gateway's own VAD, if enabled) the generation is
+bumped and the writer clears Twilio at once; the writer answers with what the caller
+heard, and each partly heard item is truncated there, capped at the audio received, and
+skipped when nothing was heard. Late deltas of the interrupted response are discarded.
+
+Tools follow the GA flow: outputs go after `response.done`, one per `call_id`, then one
+`response.create` -- except when the outcome is to end or transfer the call, which
+happens once the caller has heard the model's last words.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import contextlib
+import dataclasses
 
 import structlog
 import trio
 
 from actors import realtime
+from actors.ai_state import AISessionStats, AISettings, PlayoutView, Reconnect, Session
+from actors.call_control import CallControl
 from actors.channels import DropOldestChannel
+from actors.conversation import Conversation
+from actors.dtmf import describe_keys
 from actors.errors import CloseCode, RemoteProtocolError
-from actors.message_socket import ConnectFailed, MessageSocket, SocketClosed, SocketConnector
-from actors.messages import AssistantAudio, BargeIn, CallEnd, EndReason
-from actors.realtime import (
-    AudioDelta,
-    AudioDone,
-    RealtimeError,
-    ResponseCreated,
-    ResponseDone,
-    SessionConfig,
-    SessionCreated,
-    SpeechStarted,
+from actors.message_socket import ConnectFailed, SocketClosed, SocketConnector
+from actors.messages import (
+    AssistantAudio,
+    BargeIn,
+    CallEnd,
+    EndReason,
+    Heard,
+    ItemHeard,
+    PlayoutBusy,
+    PlayoutIdle,
+    PlayoutReport,
 )
-from actors.twilio_media import Dtmf
+from actors.tools import Action, carry_out, interrupted
 
 log = structlog.get_logger("actors.ai_session")
 
-
-@dataclass(slots=True)
-class AISessionStats:
-    appends_sent: int = 0
-    deltas_received: int = 0
-    late_deltas_discarded: int = 0
-    barge_ins: int = 0
-    responses: int = 0
-    errors: int = 0
-    usage: dict[str, int] = field(default_factory=dict)
-
-    def add_usage(self, usage: dict[str, Any]) -> None:
-        for key in ("input_tokens", "output_tokens", "total_tokens"):
-            value = usage.get(key)
-            if isinstance(value, int):
-                self.usage[key] = self.usage.get(key, 0) + value
+APOLOGY_ITEM = "gateway_apology"
+# Giving up is final for these handshake answers: retrying a bad key changes nothing.
+_FINAL_STATUSES = frozenset({400, 401, 403, 404})
 
 
 class AISession:
     def __init__(
         self,
         connector: SocketConnector,
-        config: SessionConfig,
+        settings: AISettings,
         *,
         caller_audio: DropOldestChannel[bytes],
         assistant_audio: DropOldestChannel[AssistantAudio],
         barge_ins: trio.MemorySendChannel[BargeIn],
-        dtmf: trio.MemoryReceiveChannel[Dtmf],
-        greet_first: bool = True,
+        playout: trio.MemoryReceiveChannel[PlayoutReport],
+        keypad: trio.MemoryReceiveChannel[str],
+        caller_speech: trio.MemoryReceiveChannel[float] | None = None,
+        control: CallControl | None = None,
     ) -> None:
         self._connector = connector
-        self._config = config
+        self._settings = settings
         self._caller_audio = caller_audio
         self._assistant_audio = assistant_audio
         self._barge_ins = barge_ins
-        self._dtmf = dtmf
-        self._greet_first = greet_first
+        self._playout = playout
+        self._keypad = keypad
+        self._caller_speech = caller_speech
+        self._control = control
         self.stats = AISessionStats()
         self.generation = 0
-        self._active_response: str | None = None
-        self._interrupted: set[str] = set()
-        self._close_code = CloseCode.NORMAL
+        self.conversation = Conversation()
+        self._session: Session | None = None
+        self._end: CallEnd | None = None
+        self._tasks: trio.Nursery | None = None
+        self._playout_view = PlayoutView()
+        self._barged_this_turn = False
+        self._want_response = False  # a response.create owed to the next session
+        self._acting = False
+        tools = tuple(settings.tools.definitions())
+        self._session_config = dataclasses.replace(settings.config, tools=tools) if tools else settings.config
+
+    # ---- the call -----------------------------------------------------------------
 
     async def run(self) -> CallEnd:
         try:
-            async with self._connector.connect() as socket:
-                try:
-                    return await self._converse(socket)
-                finally:
-                    await socket.close(self._close_code)
-        except ConnectFailed as exc:
-            return CallEnd(EndReason.AI_UNAVAILABLE, exc.reason, CloseCode.TRY_AGAIN_LATER)
+            async with trio.open_nursery() as nursery:
+                self._tasks = nursery
+                nursery.start_soon(self._follow_playout)
+                nursery.start_soon(self._follow_keypad)
+                if self._caller_speech is not None:
+                    nursery.start_soon(self._follow_local_speech)
+                nursery.start_soon(self._converse)
         finally:
             self._assistant_audio.close()
+        assert self._end is not None
+        return self._end
 
-    async def _converse(self, socket: MessageSocket) -> CallEnd:
+    def _finish(self, end: CallEnd) -> None:
+        if self._end is None:
+            self._end = end
+        assert self._tasks is not None
+        self._tasks.cancel_scope.cancel()
+
+    def _signal(self) -> None:
+        self._playout_view.signal()
+
+    async def _converse(self) -> None:
+        failures = 0
+        first = True
+        while True:
+            outcome = await self._run_session(first)
+            if isinstance(outcome, CallEnd):
+                self._finish(outcome)
+                return
+            first = first and not outcome.configured
+            if outcome.final:
+                self._finish(await self._give_up(outcome.reason, EndReason.AI_ERROR))
+                return
+            failures = 0 if outcome.healthy else failures + 1
+            if failures > self._settings.reconnect_attempts:
+                self._finish(await self._give_up(outcome.reason, EndReason.AI_UNAVAILABLE))
+                return
+            delay = 0.0 if outcome.immediate else self._backoff(failures)
+            self.stats.reconnects += 1
+            log.warning("ai.reconnecting", reason=outcome.reason, attempt=failures, delay_s=delay)
+            await trio.sleep(delay)
+
+    def _backoff(self, failures: int) -> float:
+        """0 for the first retry (most drops are transient), then initial, doubling up to max."""
+        settings = self._settings
+        if failures <= 1:
+            return 0.0
+        return min(settings.reconnect_max_s, settings.reconnect_initial_s * 2.0 ** (failures - 2))
+
+    async def _give_up(self, reason: str, end_reason: EndReason) -> CallEnd:
+        log.error("ai.unavailable", reason=reason)
+        apology = self._settings.apology
+        if apology:
+            self._assistant_audio.send_nowait(AssistantAudio(self.generation, APOLOGY_ITEM, apology, True))
+            with trio.move_on_after(len(apology) / self._bytes_per_ms / 1000 + 3):
+                await self._heard({APOLOGY_ITEM})
+        code = (
+            CloseCode.TRY_AGAIN_LATER if end_reason is EndReason.AI_UNAVAILABLE else CloseCode.INTERNAL_ERROR
+        )
+        return CallEnd(end_reason, reason, code)
+
+    @property
+    def _bytes_per_ms(self) -> int:
+        return self._settings.config.audio_format.bytes_per_ms
+
+    # ---- one session --------------------------------------------------------------
+
+    async def _run_session(self, first: bool) -> Reconnect | CallEnd:
         try:
-            await socket.send(realtime.session_update(self._config))
-            if self._greet_first:
-                await socket.send(realtime.response_create())
-        except SocketClosed as exc:
-            return _ai_closed(exc)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._send_caller_audio, socket)
-            nursery.start_soon(self._report_dtmf)
-            end = await self._follow_server(socket)
-            nursery.cancel_scope.cancel()
-        return end
+            async with self._connector.connect() as socket:
+                session = Session(socket, trio.current_time())
+                self.stats.sessions += 1
+                self._session = session
+                try:
+                    return await self._session_body(session, first)
+                finally:
+                    self._session = None
+                    self._close_open_items(session)
+                    await socket.close(session.close_code)
+        except ConnectFailed as exc:
+            return Reconnect(exc.reason, final=exc.status in _FINAL_STATUSES)
 
-    async def _send_caller_audio(self, socket: MessageSocket) -> None:
+    async def _session_body(self, session: Session, first: bool) -> Reconnect | CallEnd:
+        try:
+            await self._configure(session, first)
+        except SocketClosed as exc:
+            return Reconnect(f"closed during set-up: code {exc.code}")
+        async with trio.open_nursery() as nursery:
+            session.scope = nursery.cancel_scope
+            nursery.start_soon(self._send_caller_audio, session)
+            nursery.start_soon(self._watch_recycle, session)
+            nursery.start_soon(self._follow_server, session)
+        outcome = session.outcome
+        assert outcome is not None
+        if isinstance(outcome, Reconnect) and session.configured:
+            outcome = dataclasses.replace(outcome, configured=True)
+        return outcome
+
+    async def _configure(self, session: Session, first: bool) -> None:
+        settings = self._settings
+        await session.socket.send(realtime.session_update(self._session_config, settings.dialect))
+        replay = self.conversation.replay()
+        for turn in replay:
+            await session.socket.send(realtime.text_item(turn.role, turn.text, settings.dialect))
+        if replay:
+            log.info("ai.conversation_replayed", turns=len(replay))
+        owed = self._want_response or bool(replay and replay[-1].role == "user")
+        if (first and settings.greet_first) or owed:
+            self._want_response = False
+            await session.socket.send(realtime.response_create())
+
+    async def _send_caller_audio(self, session: Session) -> None:
         append = realtime.input_audio_append
         stats = self.stats
         try:
             async for audio in self._caller_audio:
-                await socket.send(append(audio))
+                await session.socket.send(append(audio))
                 stats.appends_sent += 1
         except SocketClosed:
             return  # the receive loop sees the same close and ends the session
 
-    async def _report_dtmf(self) -> None:
-        async for event in self._dtmf:
-            log.info("call.dtmf", digit=event.digit)
+    async def _watch_recycle(self, session: Session) -> None:
+        await trio.sleep_until(session.started + self._settings.recycle_after_s)
+        while not self._at_turn_boundary(session):
+            await self._playout_view.changed.wait()
+        log.info("ai.recycling", age_s=round(trio.current_time() - session.started, 1))
+        session.end(Reconnect("recycled before the provider's session cap", healthy=True, immediate=True))
 
-    async def _follow_server(self, socket: MessageSocket) -> CallEnd:
+    def _at_turn_boundary(self, session: Session) -> bool:
+        return not (
+            session.active_response
+            or session.caller_speaking
+            or session.pending_create
+            or self._playout_view.playing
+            or self._acting
+        )
+
+    async def _follow_server(self, session: Session) -> None:
         try:
             while True:
-                event = realtime.parse_server_event(await socket.receive())
-                end = await self._on_event(event)
-                if end is not None:
-                    return end
+                event = realtime.parse_server_event(await session.socket.receive())
+                await self._on_event(session, event)
         except SocketClosed as exc:
-            return _ai_closed(exc)
+            session.end(Reconnect(f"socket closed: code {exc.code}", healthy=self._healthy(session)))
         except RemoteProtocolError as exc:
             log.warning("ai.protocol_error", reason=exc.reason)
-            self._close_code = exc.close_code
-            return CallEnd(EndReason.AI_PROTOCOL_ERROR, exc.reason, CloseCode.INTERNAL_ERROR)
+            session.close_code = exc.close_code
+            session.end(Reconnect(f"protocol error: {exc.reason}", healthy=self._healthy(session)))
 
-    async def _on_event(self, event: realtime.ServerEvent) -> CallEnd | None:
-        if type(event) is AudioDelta:
-            self._on_audio(event)
-        elif type(event) is AudioDone:
-            if event.response_id not in self._interrupted:
-                self._assistant_audio.send_nowait(
-                    AssistantAudio(self.generation, event.item_id, b"", item_done=True)
-                )
-        elif type(event) is SpeechStarted:
-            await self._on_speech_started(event)
-        elif type(event) is ResponseCreated:
-            self._active_response = event.response_id
-        elif type(event) is ResponseDone:
-            self._on_response_done(event)
-        elif type(event) is RealtimeError:
-            return self._on_error(event)
-        elif type(event) is SessionCreated:
-            log.info("ai.session_created", session_id=event.session_id, expires_at=event.expires_at)
-        return None
+    def _healthy(self, session: Session) -> bool:
+        return trio.current_time() - session.started >= self._settings.healthy_after_s
 
-    def _on_audio(self, event: AudioDelta) -> None:
+    def _close_open_items(self, session: Session) -> None:
+        """A session that ended mid-item: let the writer play what arrived and close the item."""
+        for item_id in session.open_items:
+            self._assistant_audio.send_nowait(AssistantAudio(self.generation, item_id, b"", item_done=True))
+        session.open_items.clear()
+
+    # ---- server events ------------------------------------------------------------
+
+    async def _on_event(self, session: Session, event: realtime.ServerEvent) -> None:  # noqa: PLR0912
+        match event:  # audio deltas first: they are most of the traffic
+            case realtime.AudioDelta():
+                self._on_audio(session, event)
+            case realtime.AudioDone():
+                self._on_audio_done(session, event)
+            case realtime.AssistantTranscriptDelta() if event.response_id not in session.interrupted:
+                self.conversation.assistant_delta(event.item_id, event.delta)
+            case realtime.AssistantTranscriptDone() if event.response_id not in session.interrupted:
+                self.conversation.assistant_done(event.item_id, event.transcript)
+            case realtime.CallerTranscriptCompleted():
+                self.conversation.caller_text(event.item_id, event.transcript)
+            case realtime.SpeechStarted():
+                await self._on_speech_started(session, event)
+            case realtime.SpeechStopped():
+                session.caller_speaking = False
+                self._barged_this_turn = False
+                self._signal()
+            case realtime.ResponseCreated():
+                session.active_response = event.response_id
+            case realtime.FunctionCall():
+                session.calls.setdefault(event.response_id, []).append(event)
+            case realtime.ResponseDone():
+                await self._on_response_done(session, event)
+            case realtime.RealtimeError():
+                self._on_error(session, event)
+            case realtime.SessionCreated():
+                log.info("ai.session_created", session_id=event.session_id, expires_at=event.expires_at)
+            case realtime.SessionUpdated():
+                session.configured = True
+            case _:
+                pass
+
+    def _on_audio(self, session: Session, event: realtime.AudioDelta) -> None:
         self.stats.deltas_received += 1
-        if event.response_id in self._interrupted:
+        if event.response_id in session.interrupted:
             self.stats.late_deltas_discarded += 1
             return
-        self._assistant_audio.send_nowait(AssistantAudio(self.generation, event.item_id, event.audio))
+        item = event.item_id
+        session.received_ms[item] = session.received_ms.get(item, 0.0) + len(event.audio) / self._bytes_per_ms
+        session.open_items.add(item)
+        session.response_items.setdefault(event.response_id, set()).add(item)
+        self._assistant_audio.send_nowait(AssistantAudio(self.generation, item, event.audio))
 
-    async def _on_speech_started(self, event: SpeechStarted) -> None:
+    def _on_audio_done(self, session: Session, event: realtime.AudioDone) -> None:
+        if event.response_id in session.interrupted:
+            return
+        session.open_items.discard(event.item_id)
+        self._assistant_audio.send_nowait(AssistantAudio(self.generation, event.item_id, b"", item_done=True))
+
+    async def _on_speech_started(self, session: Session, event: realtime.SpeechStarted) -> None:
+        if not self._barged_this_turn:  # the gateway's own VAD may have been faster
+            await self._barge_in("provider", trio.current_time())
+        self._barged_this_turn = False
+        session.caller_speaking = True
+        self.conversation.caller_turn(event.item_id)
+        self._signal()
+
+    async def _barge_in(self, source: str, detected_at: float) -> None:
+        """The caller speaks: new generation, clear Twilio first, then cut the response short."""
         self.generation += 1
         self.stats.barge_ins += 1
-        interrupted = self._active_response
-        if interrupted is not None:
-            self._interrupted.add(interrupted)
-        log.info("call.barge_in", generation=self.generation, interrupted_response=interrupted)
-        await self._barge_ins.send(BargeIn(self.generation))
+        await self._barge_ins.send(BargeIn(self.generation, detected_at, source))
+        session = self._session
+        if session is not None:
+            session.open_items.clear()  # whatever was still arriving belongs to the cut response
+            if session.active_response is not None:
+                session.interrupted.add(session.active_response)
+                provider_cancels = self._settings.config.turn_detection.interrupt_response
+                if source != "provider" or not provider_cancels:
+                    await _send(session, realtime.response_cancel())
+        self._signal()
 
-    def _on_response_done(self, event: ResponseDone) -> None:
+    async def _on_response_done(self, session: Session, event: realtime.ResponseDone) -> None:
+        session.active_response = None
         self.stats.responses += 1
         if event.usage is not None:
             self.stats.add_usage(dict(event.usage))
-        if self._active_response == event.response_id:
-            self._active_response = None
-        self._interrupted.discard(event.response_id)
+        was_interrupted = event.response_id in session.interrupted or event.status == "cancelled"
+        session.interrupted.discard(event.response_id)
         log.info(
             "ai.response_done",
             response_id=event.response_id,
             status=event.status,
             status_reason=event.status_reason,
         )
+        calls = session.calls.pop(event.response_id, [])
+        items = session.response_items.pop(event.response_id, set())
+        if calls:
+            await self._answer_calls(session, calls, items, was_interrupted)
+        if session.pending_create and session.active_response is None:
+            session.pending_create = False
+            await _send(session, realtime.response_create())
+        self._signal()
 
-    def _on_error(self, event: RealtimeError) -> CallEnd | None:
+    def _on_error(self, session: Session, event: realtime.RealtimeError) -> None:
         self.stats.errors += 1
         log.warning(
             "ai.error",
@@ -191,11 +361,116 @@ class AISession:
             param=event.param,
             fatal=event.is_fatal,
         )
-        if event.is_fatal:
-            return CallEnd(EndReason.AI_ERROR, event.code or event.message, CloseCode.INTERNAL_ERROR)
-        return None
+        if "already shorter than" in event.message:
+            self.stats.truncate_errors += 1
+        if event.code == "session_expired":
+            session.end(Reconnect("session expired", healthy=True, immediate=True))
+        elif event.is_fatal:
+            session.end(Reconnect(f"fatal error: {event.code or event.message}", final=True))
+
+    # ---- tools --------------------------------------------------------------------
+
+    async def _answer_calls(
+        self, session: Session, calls: list[realtime.FunctionCall], items: set[str], was_interrupted: bool
+    ) -> None:
+        self.stats.tool_calls += len(calls)
+        policy = self._settings.tools
+        decisions = [interrupted(call) if was_interrupted else policy.decide(call) for call in calls]
+        for call, decision in zip(calls, decisions, strict=True):
+            log.info("ai.tool_call", tool=call.name, call_id=call.call_id, output=decision.output)
+            await _send(session, realtime.function_call_output(decision.call_id, decision.output))
+        actions = [decision.action for decision in decisions if decision.action is not None]
+        if actions:
+            self._acting = True
+            assert self._tasks is not None
+            self._tasks.start_soon(self._carry_out, actions[0], items, self.generation)
+        elif not was_interrupted:
+            session.pending_create = True
+
+    async def _carry_out(self, action: Action, items: set[str], generation: int) -> None:
+        """End or transfer the call once the caller has heard the model's last words."""
+        heard = False
+        with trio.move_on_after(self._settings.drain_timeout_s):
+            heard = await self._heard(items, generation)
+        self._acting = False
+        if not heard:  # the caller spoke over the goodbye (or it never played): the call goes on
+            log.info("ai.action_abandoned", action=type(action).__name__, reason="caller interrupted")
+            self._signal()
+            return
+        outcome = await carry_out(action, self._control)
+        if isinstance(outcome, CallEnd):
+            self._finish(outcome)
+        elif self._session is not None:  # it failed: let the model tell the caller
+            await _send(self._session, realtime.text_item("user", outcome, self._settings.dialect))
+            await _send(self._session, realtime.response_create())
+
+    async def _heard(self, items: set[str], generation: int | None = None) -> bool:
+        """Wait until the caller has heard each item to its end; False on a barge-in."""
+
+        def current() -> bool:
+            return generation is None or self.generation == generation
+
+        return await self._playout_view.wait_heard(items, current)
+
+    # ---- reports from the writer, keys, local VAD ----------------------------------
+
+    async def _follow_playout(self) -> None:
+        async for report in self._playout:
+            if isinstance(report, Heard):
+                await self._truncate(report)
+            elif isinstance(report, ItemHeard):
+                self._playout_view.heard.add(report.item_id)
+            elif isinstance(report, PlayoutIdle):
+                self._playout_view.playing = False
+            elif isinstance(report, PlayoutBusy):
+                self._playout_view.playing = True
+            self._signal()
+
+    async def _truncate(self, heard: Heard) -> None:
+        session = self._session
+        for item in heard.items:
+            received = session.received_ms.get(item.item_id) if session else None
+            if received is None or session is None:
+                continue  # not an item of the current session
+            position = min(item.heard_ms, int(received))
+            self.conversation.assistant_cut(item.item_id, position, received)
+            if position <= 0 or position >= int(received):
+                continue  # nothing heard: nothing to cut; all heard: nothing to cut either
+            await _send(session, realtime.item_truncate(item.item_id, 0, position))
+            self.stats.truncations += 1
+            log.info("ai.truncated", item_id=item.item_id, audio_end_ms=position, received_ms=int(received))
+
+    async def _follow_keypad(self) -> None:
+        async for keys in self._keypad:
+            await self._keys_entered(keys)
+
+    async def _keys_entered(self, keys: str) -> None:
+        if not self._settings.dtmf_to_ai:
+            return
+        text = describe_keys(keys)
+        self.conversation.caller_keys(text)
+        session = self._session
+        if session is None:
+            self._want_response = self._settings.dtmf_triggers_response
+            return
+        await _send(session, realtime.text_item("user", text, self._settings.dialect))
+        if not self._settings.dtmf_triggers_response:
+            return
+        if session.active_response is not None:
+            session.pending_create = True
+        else:
+            await _send(session, realtime.response_create())
+
+    async def _follow_local_speech(self) -> None:
+        assert self._caller_speech is not None
+        async for started_at in self._caller_speech:
+            session = self._session
+            if self._playout_view.playing or (session is not None and session.active_response is not None):
+                self._barged_this_turn = True
+                await self._barge_in("local", started_at)
 
 
-def _ai_closed(exc: SocketClosed) -> CallEnd:
-    detail = f"code {exc.code}" + (f": {exc.reason}" if exc.reason else "")
-    return CallEnd(EndReason.AI_CLOSED, detail, CloseCode.INTERNAL_ERROR)
+async def _send(session: Session, message: str) -> None:
+    """Send on a session that may be ending: a closed socket is noticed by its receive loop."""
+    with contextlib.suppress(SocketClosed):
+        await session.socket.send(message)

@@ -1,31 +1,63 @@
 """DownlinkWriter: the actor that owns the send side of the Twilio media socket.
 
-It cuts assistant audio (mu-law) into 20 ms frames of 160 bytes, the size Twilio itself
-sends and the size users found to play without jitter; it sends the tail of an item as a
-short frame rather than holding it. After each item it sends a `mark`, which Twilio
-echoes once the caller has heard the item.
+Paced playout: assistant audio (mu-law) is cut into 20 ms frames of 160 bytes and sent
+at real time, a small lead (default 100 ms) ahead of the caller's ear, so a `clear`
+never has much to throw away and Twilio never runs dry while the AI streams faster than
+real time. The writer pulls from its drop-oldest inbox only when it needs a frame, so
+the AI's backlog waits there, bounded and counted. A mark follows every
+`mark_interval_ms` of an item and its last frame; the `PlayoutClock` turns their echoes
+into what the caller has heard.
 
-Barge-in: a `BargeIn` raises the generation; what was already sent is cleared from
-Twilio's buffer with `clear`, and audio of older generations, queued or still in
-flight, is discarded on arrival (counted as `stale_discarded`). Audio of a newer
-generation than the writer knows implies a barge-in it has not seen yet, so it applies
-that barge-in first: the two inboxes may be served in either order, and the result is
-the same.
+Barge-in: a `BargeIn` of a newer generation clears Twilio's buffer at once, drops the
+queued frames, and reports to the AI session how much of each item was heard (for
+`conversation.item.truncate`). Audio of older generations, queued or late, is discarded
+on arrival; audio of a newer generation than the writer knows implies a barge-in it
+has not seen yet, which it applies first, so its two inboxes may be served in either
+order with the same result.
+
+Underruns: when a piece of an unfinished item arrives after Twilio's buffer ran dry,
+the caller heard a gap; it is counted.
 """
 
 from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
 
 import structlog
 import trio
 
 from actors.channels import DropOldestChannel
 from actors.message_socket import MessageSocket, SocketClosed
-from actors.messages import AssistantAudio, BargeIn, CallEnd, EndReason
+from actors.messages import (
+    AssistantAudio,
+    BargeIn,
+    CallEnd,
+    EndReason,
+    Heard,
+    ItemHeard,
+    PlayoutBusy,
+    PlayoutIdle,
+    PlayoutReport,
+)
+from actors.playout import PlayoutClock
 from actors.twilio_media import Mark, TwilioMediaProtocol
 
 log = structlog.get_logger("actors.downlink_writer")
 
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
+FRAME_MS = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    item_id: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _ItemEnd:
+    item_id: str
 
 
 class DownlinkWriter:
@@ -33,23 +65,36 @@ class DownlinkWriter:
         self,
         socket: MessageSocket,
         protocol: TwilioMediaProtocol,
+        *,
         assistant_audio: DropOldestChannel[AssistantAudio],
         barge_ins: trio.MemoryReceiveChannel[BargeIn],
         marks: trio.MemoryReceiveChannel[Mark],
+        reports: trio.MemorySendChannel[PlayoutReport],
+        lead_ms: float = 100.0,
+        mark_interval_ms: float = 100.0,
     ) -> None:
         self._socket = socket
         self._protocol = protocol
         self._audio = assistant_audio
         self._barge_ins = barge_ins
         self._marks = marks
+        self._reports = reports
+        self._lead_ms = lead_ms
+        self.clock = PlayoutClock(mark_interval_ms)
         self._generation = 0
+        self._queue: deque[_Frame | _ItemEnd] = deque()
         self._pending = bytearray()
         self._pending_item = ""
+        self._open_item = ""  # item whose last piece has not arrived yet
+        self._playing = False
         self.frames_out = 0
         self.clears_sent = 0
         self.marks_sent = 0
         self.marks_echoed = 0
+        self.stale_marks = 0
         self.stale_discarded = 0
+        self.underruns = 0
+        self.clear_latencies: list[float] = []
 
     async def run(self) -> CallEnd | None:
         end: CallEnd | None = None
@@ -65,50 +110,113 @@ class DownlinkWriter:
             end = CallEnd(EndReason.TWILIO_CLOSED, f"send failed: code {closed.code}")
         return end
 
-    async def _play(self) -> None:
-        async for piece in self._audio:
-            if piece.generation < self._generation:
-                self.stale_discarded += 1
-                continue
-            if piece.generation > self._generation:
-                await self._barge_in(piece.generation)
-            await self._frame(piece)
+    # ---- playout -----------------------------------------------------------------
 
-    async def _frame(self, piece: AssistantAudio) -> None:
+    async def _play(self) -> None:
+        while True:
+            if not self._queue:
+                try:
+                    piece = await self._audio.receive()
+                except trio.EndOfChannel:
+                    return
+                await self._accept(piece)
+                continue
+            entry = self._queue[0]
+            if isinstance(entry, _ItemEnd):
+                self._queue.popleft()
+                await self._send_mark(item_end=entry.item_id)
+                continue
+            wait_ms = self.clock.lead_ms(trio.current_time()) - self._lead_ms
+            if wait_ms >= 0.5:  # below that, float error would make a sleep return at once: a spin
+                await trio.sleep(wait_ms / 1000)
+                continue  # a barge-in may have emptied the queue meanwhile
+            self._queue.popleft()
+            await self._send_frame(entry)
+
+    async def _accept(self, piece: AssistantAudio) -> None:
+        if piece.generation < self._generation:
+            self.stale_discarded += 1
+            return
+        if piece.generation > self._generation:
+            await self._barge_in(BargeIn(piece.generation, trio.current_time(), "implied"))
+        if piece.audio and piece.item_id == self._open_item and self.clock.lead_ms(trio.current_time()) == 0:
+            self.underruns += 1  # the item was still arriving, and Twilio had run dry
         if piece.item_id != self._pending_item:
-            await self._send_pending()
+            self._flush_pending()
             self._pending_item = piece.item_id
         pending = self._pending
         pending += piece.audio
-        while len(pending) >= FRAME_BYTES:
-            await self._send_media(bytes(pending[:FRAME_BYTES]))
-            del pending[:FRAME_BYTES]
+        whole = len(pending) - len(pending) % FRAME_BYTES
+        for start in range(0, whole, FRAME_BYTES):
+            self._queue.append(_Frame(piece.item_id, bytes(pending[start : start + FRAME_BYTES])))
+        del pending[:whole]
         if piece.item_done:
-            await self._send_pending()
-            await self._socket.send(self._protocol.mark(f"{piece.generation}:{piece.item_id}:end"))
-            self.marks_sent += 1
+            self._flush_pending()
+            self._queue.append(_ItemEnd(piece.item_id))
+            self._open_item = ""
+        else:
+            self._open_item = piece.item_id
 
-    async def _send_pending(self) -> None:
+    def _flush_pending(self) -> None:
         if self._pending:
-            await self._send_media(bytes(self._pending))
+            self._queue.append(_Frame(self._pending_item, bytes(self._pending)))
             self._pending.clear()
 
-    async def _send_media(self, frame: bytes) -> None:
-        await self._socket.send(self._protocol.media(frame))
+    async def _send_frame(self, frame: _Frame) -> None:
+        await self._socket.send(self._protocol.media(frame.payload))
+        self.clock.sent_frame(trio.current_time(), frame.item_id, len(frame.payload) / 8)
         self.frames_out += 1
+        if not self._playing:
+            self._playing = True
+            await self._reports.send(PlayoutBusy())
+        if self.clock.mark_due():
+            await self._send_mark()
+
+    async def _send_mark(self, item_end: str = "") -> None:
+        await self._socket.send(self._protocol.mark(self.clock.sent_mark(self._generation, item_end)))
+        self.marks_sent += 1
+
+    # ---- control -----------------------------------------------------------------
 
     async def _follow_barge_ins(self) -> None:
         async for barge_in in self._barge_ins:
             if barge_in.generation > self._generation:
-                await self._barge_in(barge_in.generation)
+                await self._barge_in(barge_in)
 
-    async def _barge_in(self, generation: int) -> None:
-        self._generation = generation
+    async def _barge_in(self, barge_in: BargeIn) -> None:
+        self._generation = barge_in.generation
+        self._queue.clear()
         self._pending.clear()
+        self._open_item = ""
         await self._socket.send(self._protocol.clear())
+        now = trio.current_time()
+        heard = self.clock.clear(now)
         self.clears_sent += 1
-        log.debug("downlink.cleared", generation=generation)
+        latency_ms = (now - barge_in.detected_at) * 1000
+        self.clear_latencies.append(latency_ms)
+        log.info(
+            "call.barge_in",
+            generation=barge_in.generation,
+            source=barge_in.source,
+            clear_latency_ms=round(latency_ms, 3),
+            heard={item.item_id: item.heard_ms for item in heard},
+        )
+        await self._reports.send(Heard(barge_in.generation, tuple(heard)))
+        await self._report_idle()
 
     async def _follow_marks(self) -> None:
-        async for _mark in self._marks:
+        async for mark in self._marks:
+            ended = self.clock.echoed(trio.current_time(), mark.name)
+            if ended is None:
+                self.stale_marks += 1
+                continue
             self.marks_echoed += 1
+            for item_id in ended:
+                await self._reports.send(ItemHeard(item_id))
+            if not self._queue and not self._pending and self.clock.drained(trio.current_time()):
+                await self._report_idle()
+
+    async def _report_idle(self) -> None:
+        if self._playing:
+            self._playing = False
+            await self._reports.send(PlayoutIdle())

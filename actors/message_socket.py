@@ -44,11 +44,15 @@ class MessageSocket(Protocol):
 
 
 class ConnectFailed(Exception):
-    """A socket could not be opened: refused, rejected at the handshake, timed out."""
+    """A socket could not be opened: refused, rejected at the handshake, timed out.
 
-    def __init__(self, reason: str) -> None:
+    `status` is the HTTP status of a rejected handshake (401 for a bad key), if any.
+    """
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.status = status
 
 
 class SocketConnector(Protocol):

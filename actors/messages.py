@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from actors.errors import CloseCode
+from actors.playout import HeardItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,19 +29,53 @@ class AssistantAudio:
 
 @dataclass(frozen=True, slots=True)
 class BargeIn:
-    """The caller started speaking: audio of earlier generations must not be played."""
+    """The caller started speaking: audio of earlier generations must not be played.
+
+    `detected_at` is the trio clock time the speech was detected, so the writer can
+    measure how long the `clear` took to leave.
+    """
 
     generation: int
+    detected_at: float
+    source: str = "provider"  # or "local": the gateway's own VAD
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """Writer -> AI session, after a barge-in: how much of each item the caller heard."""
+
+    generation: int
+    items: tuple[HeardItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemHeard:
+    """Writer -> AI session: the caller has heard this item to its end (its last mark came back)."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutIdle:
+    """Writer -> AI session: everything sent has been heard (or cleared); Twilio is silent."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutBusy:
+    """Writer -> AI session: assistant audio is playing again."""
+
+
+PlayoutReport = Heard | ItemHeard | PlayoutIdle | PlayoutBusy
 
 
 class EndReason(StrEnum):
     TWILIO_STOP = "twilio_stop"
     TWILIO_CLOSED = "twilio_closed"
     TWILIO_PROTOCOL_ERROR = "twilio_protocol_error"
-    AI_UNAVAILABLE = "ai_unavailable"
-    AI_CLOSED = "ai_closed"
-    AI_ERROR = "ai_error"
-    AI_PROTOCOL_ERROR = "ai_protocol_error"
+    AI_UNAVAILABLE = "ai_unavailable"  # no session could be had: dropped, unreachable, retries spent
+    AI_ERROR = "ai_error"  # the provider refused us: a bad key, a rejected configuration
+    AI_HANGUP = "ai_hangup"  # the AI called end_call
+    TRANSFERRED = "transferred"
     SHUTDOWN = "shutdown"
     INTERNAL_ERROR = "internal_error"
 

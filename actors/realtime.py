@@ -1,15 +1,19 @@
-"""OpenAI Realtime API, GA protocol, sans-I/O: the subset the gateway speaks.
+"""Realtime speech-to-speech protocol, sans-I/O: the subset the gateway speaks.
 
 Rules of this file:
 
-- Only the GA shapes: `session.type` is `realtime`, formats sit under `audio.input` /
-  `audio.output`, audio arrives as `response.output_audio.delta`. The beta protocol was
-  switched off on 2026-05-12; nothing here sends `OpenAI-Beta` or a beta field.
+- Two dialects. `GA` is OpenAI Realtime GA (also Azure OpenAI's GA endpoint):
+  `session.type` is `realtime`, formats sit under `audio.input` / `audio.output`. OpenAI
+  switched its beta protocol off on 2026-05-12, so GA never sends a beta field.
+  `VOICE_LIVE` is Azure AI Voice Live on its dated api-versions: the beta session shape
+  (flat `input_audio_format: g711_ulaw`...) plus Azure's VAD fields. Both share every
+  other client event.
 - Receive side: every frame must be a JSON object with a string `type`; the events the
   gateway acts on are parsed into frozen dataclasses with their fields checked, and a
   malformed one raises `RemoteProtocolError`. Event types we do not act on (the API has
-  dozens and adds more) become `OtherEvent` and are ignored by the caller. The beta name
-  `response.audio.delta` is read as an alias: some live models were reported to send it.
+  dozens and adds more) become `OtherEvent`. GA and beta names are both read
+  (`response.output_audio.delta` and `response.audio.delta`): Voice Live sends the beta
+  names, and some live OpenAI models were reported to.
 - Send side: functions return the JSON text of one client event.
 """
 
@@ -70,6 +74,8 @@ class SessionConfig:
     voice: str
     audio_format: AudioFormat
     turn_detection: TurnDetection = field(default_factory=TurnDetection)
+    transcription_model: str = ""  # caller transcripts, needed to replay a conversation; "" = off
+    tools: tuple[Mapping[str, Any], ...] = ()
 
 
 # ---- client events ---------------------------------------------------------------
@@ -77,10 +83,32 @@ class SessionConfig:
 SESSION_UPDATE_EVENT_ID = "gw_session_update"
 
 
-def session_update(config: SessionConfig) -> str:
-    """`session.update` in the GA shape; errors about it echo `SESSION_UPDATE_EVENT_ID`."""
-    turn = config.turn_detection
-    session = {
+class Dialect(StrEnum):
+    GA = "ga"
+    VOICE_LIVE = "voice_live"
+
+
+def session_update(config: SessionConfig, dialect: Dialect = Dialect.GA) -> str:
+    """`session.update` in the dialect's shape; errors about it echo `SESSION_UPDATE_EVENT_ID`."""
+    session = _voice_live_session(config) if dialect is Dialect.VOICE_LIVE else _ga_session(config)
+    event = {"type": "session.update", "event_id": SESSION_UPDATE_EVENT_ID, "session": session}
+    return orjson.dumps(event).decode()
+
+
+def _vad(turn: TurnDetection) -> dict[str, Any]:
+    return {
+        "type": "server_vad",
+        "threshold": turn.threshold,
+        "prefix_padding_ms": turn.prefix_padding_ms,
+        "silence_duration_ms": turn.silence_duration_ms,
+        "create_response": turn.create_response,
+        "interrupt_response": turn.interrupt_response,
+    }
+
+
+def _ga_session(config: SessionConfig) -> dict[str, Any]:
+    transcription = {"model": config.transcription_model} if config.transcription_model else None
+    session: dict[str, Any] = {
         "type": "realtime",
         "model": config.model,
         "output_modalities": ["audio"],
@@ -88,20 +116,40 @@ def session_update(config: SessionConfig) -> str:
         "audio": {
             "input": {
                 "format": config.audio_format.wire_format,
-                "turn_detection": {
-                    "type": "server_vad",
-                    "threshold": turn.threshold,
-                    "prefix_padding_ms": turn.prefix_padding_ms,
-                    "silence_duration_ms": turn.silence_duration_ms,
-                    "create_response": turn.create_response,
-                    "interrupt_response": turn.interrupt_response,
-                },
+                "transcription": transcription,
+                "turn_detection": _vad(config.turn_detection),
             },
             "output": {"format": config.audio_format.wire_format, "voice": config.voice},
         },
     }
-    event = {"type": "session.update", "event_id": SESSION_UPDATE_EVENT_ID, "session": session}
-    return orjson.dumps(event).decode()
+    if config.tools:
+        session["tools"] = list(config.tools)
+        session["tool_choice"] = "auto"
+    return session
+
+
+def _voice_live_session(config: SessionConfig) -> dict[str, Any]:
+    ulaw = config.audio_format is AudioFormat.PCMU
+    # Azure voices are named like en-US-Ava:DragonHDLatestNeural; plain names are OpenAI voices.
+    azure_voice = "-" in config.voice and "Neural" in config.voice
+    voice = {"type": "azure-standard", "name": config.voice} if azure_voice else config.voice
+    transcription = {"model": config.transcription_model} if config.transcription_model else None
+    session: dict[str, Any] = {
+        "modalities": ["text", "audio"],
+        "instructions": config.instructions,
+        "voice": voice,
+        "input_audio_format": "g711_ulaw" if ulaw else "pcm16",
+        "input_audio_sampling_rate": 8000 if ulaw else 24000,
+        "output_audio_format": "g711_ulaw" if ulaw else "pcm16",
+        "input_audio_transcription": transcription,
+        # Voice Live defaults these to false, unlike OpenAI; and the gateway truncates
+        # exactly itself, so the server's own auto_truncate stays off.
+        "turn_detection": {**_vad(config.turn_detection), "auto_truncate": False},
+    }
+    if config.tools:
+        session["tools"] = list(config.tools)
+        session["tool_choice"] = "auto"
+    return session
 
 
 _APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
@@ -118,6 +166,22 @@ def response_create() -> str:
 
 def response_cancel() -> str:
     return '{"type":"response.cancel"}'
+
+
+# Assistant text content is "output_text" in GA and "text" in the beta shape Voice Live speaks.
+_ASSISTANT_TEXT = {Dialect.GA: "output_text", Dialect.VOICE_LIVE: "text"}
+
+
+def text_item(role: str, text: str, dialect: Dialect = Dialect.GA) -> str:
+    """`conversation.item.create` with a text message (replayed turns, keypad entries)."""
+    kind = _ASSISTANT_TEXT[dialect] if role == "assistant" else "input_text"
+    item = {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+    return orjson.dumps({"type": "conversation.item.create", "item": item}).decode()
+
+
+def function_call_output(call_id: str, output: str) -> str:
+    item = {"type": "function_call_output", "call_id": call_id, "output": output}
+    return orjson.dumps({"type": "conversation.item.create", "item": item}).decode()
 
 
 def item_truncate(item_id: str, content_index: int, audio_end_ms: int) -> str:
@@ -176,6 +240,22 @@ class AudioDone:
 
 
 @dataclass(frozen=True, slots=True)
+class AssistantTranscriptDelta:
+    response_id: str
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    response_id: str
+    item_id: str
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
 class AssistantTranscriptDone:
     response_id: str
     item_id: str
@@ -222,7 +302,9 @@ ServerEvent = (
     | ResponseCreated
     | AudioDelta
     | AudioDone
+    | AssistantTranscriptDelta
     | AssistantTranscriptDone
+    | FunctionCall
     | CallerTranscriptCompleted
     | ResponseDone
     | RealtimeError
@@ -313,6 +395,25 @@ def _transcript_done(data: dict[str, Any]) -> AssistantTranscriptDone:
     )
 
 
+def _transcript_delta(data: dict[str, Any]) -> AssistantTranscriptDelta:
+    return AssistantTranscriptDelta(
+        response_id=_text(data, "response_id"), item_id=_text(data, "item_id"), delta=_text(data, "delta")
+    )
+
+
+def _output_item_done(data: dict[str, Any]) -> ServerEvent:
+    item = _object(data, "item")
+    if item.get("type") != "function_call":
+        return OtherEvent(type=data["type"])
+    return FunctionCall(
+        response_id=_text(data, "response_id"),
+        item_id=_text(item, "id"),
+        call_id=_text(item, "call_id"),
+        name=_text(item, "name"),
+        arguments=str(item.get("arguments") or ""),
+    )
+
+
 def _caller_transcript(data: dict[str, Any]) -> CallerTranscriptCompleted:
     return CallerTranscriptCompleted(item_id=_text(data, "item_id"), transcript=_text(data, "transcript"))
 
@@ -333,7 +434,11 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], ServerEvent]] = {
     "response.audio.delta": _audio_delta,  # beta name, read defensively
     "response.output_audio.done": _audio_done,
     "response.audio.done": _audio_done,
+    "response.output_audio_transcript.delta": _transcript_delta,
+    "response.audio_transcript.delta": _transcript_delta,
     "response.output_audio_transcript.done": _transcript_done,
+    "response.audio_transcript.done": _transcript_done,
+    "response.output_item.done": _output_item_done,
     "conversation.item.input_audio_transcription.completed": _caller_transcript,
     "input_audio_buffer.speech_started": _speech_started,
     "input_audio_buffer.speech_stopped": _speech_stopped,

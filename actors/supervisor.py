@@ -2,11 +2,11 @@
 
 The supervisor wires the actors with their channels, runs them in one nursery, and ends
 the call when the first of them reports an end (Twilio's `stop`, a closed socket, a
-protocol error, a fatal AI error) or when `end()` is called from outside (drain, an
-operator). Ending cancels every actor; an actor that crashes ends the call as
-`internal_error` and never touches another call. Whatever the path, `run` closes the
-Twilio socket with the end's close code (the AI session closes its own socket) and
-writes exactly one `call.summary` record.
+protocol error, the AI giving up, the AI hanging up or transferring) or when `end()` is
+called from outside (drain, an operator). Ending cancels every actor; an actor that
+crashes ends the call as `internal_error` and never touches another call. Whatever the
+path, `run` closes the Twilio socket with the end's close code (the AI session closes
+its own socket) and writes exactly one `call.summary` record.
 
 Passthrough or transcode is decided here, once per call: with `pcmu` the AI reads the
 reader's channel and the writer reads the AI's channel, and no codec actor exists.
@@ -23,16 +23,20 @@ import structlog
 import trio
 
 from actors.ai_session import AISession
+from actors.ai_state import AISettings
+from actors.call_control import CallControl
 from actors.channels import DropOldestChannel
 from actors.codec_worker import CodecWorker
 from actors.downlink_writer import DownlinkWriter
 from actors.errors import CloseCode
+from actors.keypad import Keypad
 from actors.message_socket import MessageSocket, SocketConnector
-from actors.messages import AssistantAudio, BargeIn, CallEnd, EndReason
-from actors.realtime import AudioFormat, SessionConfig
+from actors.messages import AssistantAudio, BargeIn, CallEnd, EndReason, PlayoutReport
+from actors.realtime import AudioFormat
 from actors.summary import CallSummary
 from actors.twilio_media import Dtmf, Mark, Start, TwilioMediaProtocol
 from actors.twilio_reader import TwilioReader
+from actors.vad import EnergyVAD
 
 log = structlog.get_logger("actors.supervisor")
 
@@ -44,10 +48,14 @@ CLOSE_TIMEOUT_SECONDS = 2.0
 
 @dataclass(frozen=True, slots=True)
 class CallSettings:
-    session: SessionConfig
-    greet_first: bool = True
+    ai: AISettings
+    playout_lead_ms: float = 100.0
+    mark_interval_ms: float = 100.0
+    local_barge_in: bool = False  # the gateway's own VAD stops the assistant before the provider's
+    local_vad_threshold_db: float = -35.0
+    dtmf_inter_digit_ms: float = 1000.0
     caller_audio_frames: int = 50  # 1 s of 20 ms frames; older caller audio is dropped
-    assistant_audio_pieces: int = 1024  # provider deltas in flight to the writer
+    assistant_audio_pieces: int = 2048  # provider deltas waiting for playout (the AI's backlog)
 
 
 class CallSupervisor:
@@ -58,6 +66,8 @@ class CallSupervisor:
         protocol: TwilioMediaProtocol,
         ai: SocketConnector,
         settings: CallSettings,
+        *,
+        control: CallControl | None = None,
     ) -> None:
         self.start = start
         self._twilio = twilio
@@ -65,7 +75,7 @@ class CallSupervisor:
         self._settings = settings
         self._scope = trio.CancelScope()
         self._end: CallEnd | None = None
-        self._wire(ai)
+        self._wire(ai, control)
 
     def end(self, end: CallEnd) -> None:
         """End the call for `end.reason` unless it already ended; every actor is cancelled."""
@@ -77,7 +87,7 @@ class CallSupervisor:
         started_wall, started = time.time(), trio.current_time()
         ids = {"call_sid": self.start.call_sid, "stream_sid": self.start.stream_sid}
         with structlog.contextvars.bound_contextvars(**ids):
-            log.info("call.started", audio_format=self._settings.session.audio_format.value)
+            log.info("call.started", audio_format=self._settings.ai.config.audio_format.value)
             try:
                 with self._scope:
                     async with trio.open_nursery() as nursery:
@@ -104,41 +114,62 @@ class CallSupervisor:
         with trio.move_on_after(CLOSE_TIMEOUT_SECONDS, shield=True):
             await self._twilio.close(end.close_code, end.reason.value)
 
-    def _wire(self, ai: SocketConnector) -> None:
+    def _wire(self, ai: SocketConnector, control: CallControl | None) -> None:
         settings = self._settings
-        transcode = settings.session.audio_format is AudioFormat.PCM24K
+        transcode = settings.ai.config.audio_format is AudioFormat.PCM24K
         caller = DropOldestChannel[bytes]("caller_audio", settings.caller_audio_frames)
         caller_pcm = DropOldestChannel[bytes]("caller_pcm", settings.caller_audio_frames)
         assistant = DropOldestChannel[AssistantAudio]("assistant_audio", settings.assistant_audio_pieces)
         assistant_ulaw = DropOldestChannel[AssistantAudio]("assistant_ulaw", settings.assistant_audio_pieces)
         barge_in_tx, barge_in_rx = trio.open_memory_channel[BargeIn](8)
+        report_tx, report_rx = trio.open_memory_channel[PlayoutReport](64)
         mark_tx, mark_rx = trio.open_memory_channel[Mark](64)
         dtmf_tx, dtmf_rx = trio.open_memory_channel[Dtmf](16)
-        ai_input = caller_pcm if transcode else caller
-        writer_input = assistant_ulaw if transcode else assistant
-        self.reader = TwilioReader(self._twilio, self._protocol, caller, mark_tx, dtmf_tx)
+        keys_tx, keys_rx = trio.open_memory_channel[str](8)
+        speech_tx, speech_rx = trio.open_memory_channel[float](4)
+        speech = (
+            (EnergyVAD(8000, settings.local_vad_threshold_db), speech_tx) if settings.local_barge_in else None
+        )
+
+        self.reader = TwilioReader(
+            self._twilio, self._protocol, caller_audio=caller, marks=mark_tx, dtmf=dtmf_tx, speech=speech
+        )
+        self.keypad = Keypad(dtmf_rx, keys_tx, settings.dtmf_inter_digit_ms)
         self.ai = AISession(
             ai,
-            settings.session,
-            caller_audio=ai_input,
+            settings.ai,
+            caller_audio=caller_pcm if transcode else caller,
             assistant_audio=assistant,
             barge_ins=barge_in_tx,
-            dtmf=dtmf_rx,
-            greet_first=settings.greet_first,
+            playout=report_rx,
+            keypad=keys_rx,
+            caller_speech=speech_rx if settings.local_barge_in else None,
+            control=control,
         )
-        self.writer = DownlinkWriter(self._twilio, self._protocol, writer_input, barge_in_rx, mark_rx)
+        self.writer = DownlinkWriter(
+            self._twilio,
+            self._protocol,
+            assistant_audio=assistant_ulaw if transcode else assistant,
+            barge_ins=barge_in_rx,
+            marks=mark_rx,
+            reports=report_tx,
+            lead_ms=settings.playout_lead_ms,
+            mark_interval_ms=settings.mark_interval_ms,
+        )
         self._actors: dict[str, Actor] = {
             "twilio_reader": self.reader.run,
+            "keypad": self.keypad.run,
             "ai_session": self.ai.run,
             "downlink_writer": self.writer.run,
         }
         self.channels: list[DropOldestChannel[Any]] = [caller, assistant]
         if transcode:
-            codec = CodecWorker(caller, caller_pcm, assistant, assistant_ulaw)
-            self._actors["codec_worker"] = codec.run
+            self._actors["codec_worker"] = CodecWorker(caller, caller_pcm, assistant, assistant_ulaw).run
             self.channels += [caller_pcm, assistant_ulaw]
 
     def _summary(self, end: CallEnd, started_wall: float, duration: float) -> CallSummary:
+        ai, writer = self.ai.stats, self.writer
+        latencies = sorted(writer.clear_latencies)
         return CallSummary(
             call_sid=self.start.call_sid,
             stream_sid=self.start.stream_sid,
@@ -146,21 +177,29 @@ class CallSupervisor:
             started_at=started_wall,
             duration_s=duration,
             end=end,
-            audio_format=self._settings.session.audio_format.value,
+            audio_format=self._settings.ai.config.audio_format.value,
             frames_in=self.reader.frames_in,
-            frames_out=self.writer.frames_out,
+            frames_out=writer.frames_out,
             drops={channel.name: channel.stats.dropped for channel in self.channels},
             peak_depths={channel.name: channel.stats.peak_depth for channel in self.channels},
-            barge_ins=self.ai.stats.barge_ins,
-            clears_sent=self.writer.clears_sent,
-            stale_audio_discarded=self.writer.stale_discarded + self.ai.stats.late_deltas_discarded,
-            marks_sent=self.writer.marks_sent,
-            marks_echoed=self.writer.marks_echoed,
+            underruns=writer.underruns,
+            barge_ins=ai.barge_ins,
+            clears_sent=writer.clears_sent,
+            clear_latency_ms_max=round(latencies[-1], 3) if latencies else None,
+            truncations=ai.truncations,
+            truncate_errors=ai.truncate_errors,
+            stale_audio_discarded=writer.stale_discarded + ai.late_deltas_discarded,
+            marks_sent=writer.marks_sent,
+            marks_echoed=writer.marks_echoed,
             dtmf_digits=self.reader.dtmf_digits,
+            dtmf_entries=self.keypad.entries,
             twilio_sequence_gaps=self._protocol.sequence_gaps,
-            ai_appends_sent=self.ai.stats.appends_sent,
-            ai_deltas_received=self.ai.stats.deltas_received,
-            ai_responses=self.ai.stats.responses,
-            ai_errors=self.ai.stats.errors,
-            ai_usage=dict(self.ai.stats.usage),
+            ai_sessions=ai.sessions,
+            ai_reconnects=ai.reconnects,
+            ai_appends_sent=ai.appends_sent,
+            ai_deltas_received=ai.deltas_received,
+            ai_responses=ai.responses,
+            ai_errors=ai.errors,
+            ai_tool_calls=ai.tool_calls,
+            ai_usage=dict(ai.usage),
         )

@@ -4,17 +4,23 @@ It never blocks on audio: caller frames go to a drop-oldest channel, so a slow c
 costs old audio, never the socket (a reader that stops reading stops noticing closes).
 Marks and DTMF go to their owners on small lossless channels. Twilio's `stop`, a closed
 socket or a protocol error ends the call.
+
+With local barge-in enabled, the reader also runs an energy VAD on the caller's audio and
+reports the moment speech starts, so the gateway can stop the assistant before the
+provider's VAD (which needs a few hundred ms) reacts.
 """
 
 from __future__ import annotations
 
 import trio
 
+from actors import g711
 from actors.channels import DropOldestChannel
 from actors.errors import RemoteProtocolError
 from actors.message_socket import MessageSocket, SocketClosed
 from actors.messages import CallEnd, EndReason
 from actors.twilio_media import Dtmf, Mark, Media, Stop, TwilioMediaProtocol
+from actors.vad import EnergyVAD, SpeechStarted
 
 
 class TwilioReader:
@@ -22,15 +28,18 @@ class TwilioReader:
         self,
         socket: MessageSocket,
         protocol: TwilioMediaProtocol,
+        *,
         caller_audio: DropOldestChannel[bytes],
         marks: trio.MemorySendChannel[Mark],
         dtmf: trio.MemorySendChannel[Dtmf],
+        speech: tuple[EnergyVAD, trio.MemorySendChannel[float]] | None = None,
     ) -> None:
         self._socket = socket
         self._protocol = protocol
         self._caller_audio = caller_audio
         self._marks = marks
         self._dtmf = dtmf
+        self._speech = speech
         self.frames_in = 0
         self.dtmf_digits = 0
 
@@ -53,6 +62,8 @@ class TwilioReader:
             if type(event) is Media:
                 caller_audio.send_nowait(event.payload)
                 self.frames_in += 1
+                if self._speech is not None:
+                    await self._listen(event.payload)
             elif type(event) is Mark:
                 await self._marks.send(event)
             elif type(event) is Dtmf:
@@ -60,3 +71,10 @@ class TwilioReader:
                 await self._dtmf.send(event)
             elif type(event) is Stop:
                 return CallEnd(EndReason.TWILIO_STOP)
+
+    async def _listen(self, payload: bytes) -> None:
+        assert self._speech is not None
+        vad, started = self._speech
+        for event in vad.feed(g711.decode(payload)):
+            if isinstance(event, SpeechStarted):
+                await started.send(trio.current_time())

@@ -16,6 +16,7 @@ import signal
 import socket
 from functools import partial
 
+import httpx2
 import hypercorn.config
 import hypercorn.trio
 import structlog
@@ -23,15 +24,16 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from actors.errors import CloseCode
-from actors.message_socket import SocketConnector
 from actors.messages import CallEnd, EndReason
+from gateway.call_setup import call_settings
 from gateway.config import Settings
 from gateway.control_plane import create_control_plane
 from gateway.live_calls import LiveCalls
-from gateway.local_agent import serve_local_agent
+from gateway.local_agent import AgentOptions, serve_local_agent
 from gateway.media_endpoint import MediaEndpoint
 from gateway.realtime_client import RealtimeConnector, RealtimeEndpoint
 from gateway.stream_tokens import StreamTokens
+from gateway.twilio_rest import TwilioRest
 
 log = structlog.get_logger("gateway")
 
@@ -42,12 +44,17 @@ CALL_END_GRACE_SECONDS = 5.0
 
 
 class Gateway:
-    def __init__(self, settings: Settings, ai: SocketConnector) -> None:
+    def __init__(self, settings: Settings, ai: RealtimeConnector, rest: TwilioRest | None) -> None:
         self.settings = settings
         self.tokens = StreamTokens(settings.stream_token_ttl_s)
         self.calls = LiveCalls()
-        self._control = create_control_plane(settings, self.tokens)
-        self._media = MediaEndpoint(settings, self.tokens, ai, self.calls)
+        self.ai = ai
+        prewarm = ai.prewarm if settings.ai_prewarm else None
+        self._control = create_control_plane(settings, self.tokens, on_call=prewarm)
+        setup = call_settings(settings, ai.endpoint.dialect)
+        self._media = MediaEndpoint(
+            settings, self.tokens, ai=ai, calls=self.calls, call_settings=setup, rest=rest
+        )
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "websocket" and scope["path"] == MEDIA_PATH:
@@ -67,15 +74,22 @@ async def serve(
     stop = trio.Event() if stop is None else stop
     listener = _listen(settings.host, settings.port)
     settings = settings.bound_to(listener.getsockname()[1])
-    async with trio.open_nursery() as services:
+    async with trio.open_nursery() as services, httpx2.AsyncClient(timeout=10) as http:
         if handle_signals:
             services.start_soon(_stop_on_signal, stop)
         endpoint = await _ai_endpoint(settings, services)
-        gateway = Gateway(settings, RealtimeConnector(endpoint, settings.ai_connect_timeout_s))
+        connector = RealtimeConnector(
+            endpoint,
+            services,
+            connect_timeout=settings.ai_connect_timeout_s,
+            prewarm_seconds=settings.ai_prewarm_seconds,
+            prewarm_max=settings.ai_prewarm_max,
+        )
+        gateway = Gateway(settings, connector, _twilio_rest(settings, http))
         hypercorn_stop = trio.Event()
-        async with trio.open_nursery() as http:
+        async with trio.open_nursery() as web:
             config = _hypercorn_config(listener)
-            await http.start(
+            await web.start(
                 partial(hypercorn.trio.serve, gateway, config, shutdown_trigger=hypercorn_stop.wait)
             )
             _log_started(settings, endpoint)
@@ -89,11 +103,28 @@ async def serve(
     log.info("gateway.stopped")
 
 
+def _twilio_rest(settings: Settings, http: httpx2.AsyncClient) -> TwilioRest | None:
+    """REST needs an account: without TWILIO_ACCOUNT_SID, an AI hang-up just closes the stream."""
+    if not settings.twilio_account_sid:
+        return None
+    return TwilioRest(
+        http, settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
+    )
+
+
 async def _ai_endpoint(settings: Settings, nursery: trio.Nursery) -> RealtimeEndpoint:
-    if settings.ai_provider == "local":
-        endpoint: RealtimeEndpoint = await nursery.start(serve_local_agent, settings.ai_model)
-        return endpoint
-    return RealtimeEndpoint.openai(settings.openai_base_url, settings.ai_model, settings.openai_api_key)
+    if settings.ai_provider != "local":
+        return RealtimeEndpoint.for_provider(settings)
+    options = AgentOptions(
+        speed=settings.local_agent_speed,
+        drop_after_deltas=settings.local_agent_drop_after_deltas,
+        drops=settings.local_agent_drops,
+        expire_after_s=settings.local_agent_expire_after_s,
+        accept_delay_ms=settings.local_agent_accept_delay_ms,
+        read_delay_ms=settings.local_agent_read_delay_ms,
+    )
+    endpoint: RealtimeEndpoint = await nursery.start(serve_local_agent, settings.ai_model, options)
+    return endpoint
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "--say", type=Path, help="16-bit PCM WAV the caller says (default: a spoken test phrase)"
     )
     source.add_argument("--tone", type=float, metavar="HZ", help="say a 1.5 s tone instead")
+    source.add_argument("--no-speech", action="store_true", help="say nothing (press keys with --dtmf)")
     simulate.add_argument(
         "--dtmf",
         action="append",
@@ -78,7 +79,7 @@ def _default_gateway_url() -> str:
 
 def _simulate(args: argparse.Namespace) -> int:
     try:
-        utterance = read_wav(args.say) if args.say else tone(args.tone, 1.5) if args.tone else caller_phrase()
+        utterance = _utterance(args)
         dtmf = tuple(_dtmf(spec) for spec in args.dtmf)
     except (OSError, ValueError) as exc:
         print(f"gateway simulate-call: {exc}", file=sys.stderr)
@@ -96,7 +97,15 @@ def _simulate(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(_summary(report, args.record))
-    return 0 if report.completed and not report.violations else 1
+    return 0 if report.ended_cleanly else 1
+
+
+def _utterance(args: argparse.Namespace) -> bytes:
+    if args.no_speech:
+        return b""
+    if args.say:
+        return read_wav(args.say)
+    return tone(args.tone, 1.5) if args.tone else caller_phrase()
 
 
 def _dtmf(spec: str) -> tuple[float, str]:
@@ -107,7 +116,12 @@ def _dtmf(spec: str) -> tuple[float, str]:
 
 
 def _summary(report: CallReport, record: Path | None) -> str:
-    outcome = "completed" if report.completed else "did NOT complete"
+    if report.completed:
+        outcome = "completed"
+    elif report.close_code == 1000:
+        outcome = "ended by the gateway"
+    else:
+        outcome = "did NOT complete"
     latency = f"{report.answer_latency_ms:.0f} ms" if report.answer_latency_ms is not None else "n/a"
     lines = [
         f"call {report.call_sid}  stream {report.stream_sid}",

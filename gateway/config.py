@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -24,6 +25,9 @@ from actors.realtime import AudioFormat, SessionConfig, TurnDetection
 # machine alone; the simulator signs with it by default. Never accepted elsewhere.
 DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"
 DEV_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+
+PROVIDERS = ("local", "openai", "azure-openai", "azure-voice-live")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 DEFAULT_INSTRUCTIONS = (
     "You are a friendly voice assistant answering a phone call. Keep answers short and "
@@ -77,6 +81,14 @@ class Settings:
     ai_instructions: str
     ai_greet_first: bool
     ai_connect_timeout_s: float
+    ai_transcription_model: str
+    ai_reconnect_attempts: int
+    ai_reconnect_initial_ms: int
+    ai_reconnect_max_ms: int
+    ai_session_recycle_minutes: float
+    ai_prewarm: bool
+    ai_prewarm_seconds: float
+    ai_prewarm_max: int
     vad_threshold: float
     vad_prefix_padding_ms: int
     vad_silence_duration_ms: int
@@ -84,6 +96,28 @@ class Settings:
     vad_interrupt_response: bool
     openai_api_key: Secret
     openai_base_url: str
+    azure_openai_endpoint: str
+    azure_openai_api_key: Secret
+    azure_voice_live_endpoint: str
+    azure_voice_live_api_key: Secret
+    azure_voice_live_api_version: str
+    twilio_api_base_url: str
+    playout_lead_ms: int
+    playout_mark_interval_ms: int
+    local_barge_in: bool
+    local_barge_in_threshold_dbfs: float
+    dtmf_to_ai: bool
+    dtmf_triggers_response: bool
+    dtmf_inter_digit_ms: int
+    tools_end_call: bool
+    tools_transfer_to: str
+    tools_transfer_allowed: tuple[str, ...]
+    local_agent_speed: float
+    local_agent_drop_after_deltas: int
+    local_agent_drops: int
+    local_agent_expire_after_s: float
+    local_agent_accept_delay_ms: int
+    local_agent_read_delay_ms: int
     log_level: str
     log_format: str
 
@@ -119,6 +153,7 @@ class Settings:
                 create_response=self.vad_create_response,
                 interrupt_response=self.vad_interrupt_response,
             ),
+            transcription_model=self.ai_transcription_model,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -211,6 +246,20 @@ def _account_sid(value: Any) -> str:
     return text
 
 
+def _e164_or_empty(value: Any) -> str:
+    text = _text(value)
+    if text and not _E164.fullmatch(text):
+        raise ValueError(f"must be an E.164 phone number like +15551234567, got {text!r}")
+    return text
+
+
+def _e164_list(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"must be a list of E.164 numbers, got {value!r}")
+    return tuple(number for number in (_e164_or_empty(item) for item in items) if number)
+
+
 def _secret(value: Any) -> Secret:
     return Secret(_text(value))
 
@@ -233,7 +282,7 @@ _FIELDS = (
     _Field("twilio_auth_token", "TWILIO_AUTH_TOKEN", "twilio", "auth_token", "", _secret),
     _Field("stream_token_ttl_s", None, "twilio", "stream_token_ttl_seconds", 30.0, _number(1, 600)),
     _Field("stream_start_timeout_s", None, "twilio", "stream_start_timeout_seconds", 10.0, _number(0.5, 60)),
-    _Field("ai_provider", "GATEWAY_AI_PROVIDER", "ai", "provider", "local", _choice("local", "openai")),
+    _Field("ai_provider", "GATEWAY_AI_PROVIDER", "ai", "provider", "local", _choice(*PROVIDERS)),
     _Field("ai_model", "GATEWAY_AI_MODEL", "ai", "model", "gpt-realtime", _nonempty),
     _Field(
         "ai_audio_format",
@@ -247,6 +296,23 @@ _FIELDS = (
     _Field("ai_instructions", "GATEWAY_AI_INSTRUCTIONS", "ai", "instructions", DEFAULT_INSTRUCTIONS, _text),
     _Field("ai_greet_first", "GATEWAY_AI_GREET_FIRST", "ai", "greet_first", True, _boolean),
     _Field("ai_connect_timeout_s", None, "ai", "connect_timeout_seconds", 10.0, _number(0.5, 120)),
+    _Field(
+        "ai_transcription_model", "GATEWAY_AI_TRANSCRIPTION_MODEL", "ai", "transcription_model", "auto", _text
+    ),
+    _Field("ai_reconnect_attempts", None, "ai", "reconnect_attempts", 4, _integer(0, 20)),
+    _Field("ai_reconnect_initial_ms", None, "ai", "reconnect_initial_ms", 250, _integer(10, 10_000)),
+    _Field("ai_reconnect_max_ms", None, "ai", "reconnect_max_ms", 4000, _integer(10, 60_000)),
+    _Field(
+        "ai_session_recycle_minutes",
+        "GATEWAY_AI_SESSION_RECYCLE_MINUTES",
+        "ai",
+        "session_recycle_minutes",
+        55.0,
+        _number(0.05, 24 * 60),
+    ),
+    _Field("ai_prewarm", "GATEWAY_AI_PREWARM", "ai", "prewarm", True, _boolean),
+    _Field("ai_prewarm_seconds", None, "ai", "prewarm_seconds", 20.0, _number(1, 120)),
+    _Field("ai_prewarm_max", None, "ai", "prewarm_max", 100, _integer(0, 10_000)),
     _Field("vad_threshold", None, "ai.turn_detection", "threshold", 0.5, _number(0, 1)),
     _Field("vad_prefix_padding_ms", None, "ai.turn_detection", "prefix_padding_ms", 300, _integer(0, 5000)),
     _Field(
@@ -257,6 +323,83 @@ _FIELDS = (
     _Field("openai_api_key", "OPENAI_API_KEY", "openai", "api_key", "", _secret),
     _Field(
         "openai_base_url", "OPENAI_BASE_URL", "openai", "base_url", "https://api.openai.com/v1", _http_url
+    ),
+    _Field("azure_openai_endpoint", "AZURE_OPENAI_ENDPOINT", "azure", "openai_endpoint", "", _http_url),
+    _Field("azure_openai_api_key", "AZURE_OPENAI_API_KEY", "azure", "openai_api_key", "", _secret),
+    _Field(
+        "azure_voice_live_endpoint",
+        "AZURE_VOICE_LIVE_ENDPOINT",
+        "azure",
+        "voice_live_endpoint",
+        "",
+        _http_url,
+    ),
+    _Field(
+        "azure_voice_live_api_key", "AZURE_VOICE_LIVE_API_KEY", "azure", "voice_live_api_key", "", _secret
+    ),
+    _Field(
+        "azure_voice_live_api_version",
+        "AZURE_VOICE_LIVE_API_VERSION",
+        "azure",
+        "voice_live_api_version",
+        "2026-07-15",
+        _nonempty,
+    ),
+    _Field(
+        "twilio_api_base_url",
+        "TWILIO_API_BASE_URL",
+        "twilio",
+        "api_base_url",
+        "https://api.twilio.com",
+        _http_url,
+    ),
+    _Field("playout_lead_ms", "GATEWAY_PLAYOUT_LEAD_MS", "playout", "lead_ms", 100, _integer(20, 2000)),
+    _Field("playout_mark_interval_ms", None, "playout", "mark_interval_ms", 100, _integer(20, 2000)),
+    _Field("local_barge_in", "GATEWAY_LOCAL_BARGE_IN", "barge_in", "local_vad", False, _boolean),
+    _Field(
+        "local_barge_in_threshold_dbfs", None, "barge_in", "local_vad_threshold_dbfs", -35.0, _number(-90, 0)
+    ),
+    _Field("dtmf_to_ai", None, "dtmf", "to_ai", True, _boolean),
+    _Field("dtmf_triggers_response", None, "dtmf", "triggers_response", True, _boolean),
+    _Field("dtmf_inter_digit_ms", None, "dtmf", "inter_digit_ms", 1000, _integer(100, 10_000)),
+    _Field("tools_end_call", None, "tools", "end_call", True, _boolean),
+    _Field("tools_transfer_to", "GATEWAY_TRANSFER_TO", "tools", "transfer_to", "", _e164_or_empty),
+    _Field("tools_transfer_allowed", None, "tools", "transfer_allowed", (), _e164_list),
+    _Field("local_agent_speed", "GATEWAY_LOCAL_AGENT_SPEED", "local_agent", "speed", 4.0, _number(0.1, 1000)),
+    _Field(
+        "local_agent_drop_after_deltas",
+        "GATEWAY_LOCAL_AGENT_DROP_AFTER_DELTAS",
+        "local_agent",
+        "drop_after_deltas",
+        0,
+        _integer(0, 1_000_000),
+    ),
+    _Field(
+        "local_agent_drops", "GATEWAY_LOCAL_AGENT_DROPS", "local_agent", "drops", 1, _integer(0, 1_000_000)
+    ),
+    _Field(
+        "local_agent_expire_after_s",
+        "GATEWAY_LOCAL_AGENT_EXPIRE_AFTER_S",
+        "local_agent",
+        "expire_after_seconds",
+        0.0,
+        _number(0, 86_400),
+    ),
+    _Field(
+        "local_agent_accept_delay_ms",
+        "GATEWAY_LOCAL_AGENT_ACCEPT_DELAY_MS",
+        "local_agent",
+        "accept_delay_ms",
+        0,
+        _integer(0, 60_000),
+    ),
+    _Field(
+        "local_agent_read_delay_ms",
+        "GATEWAY_LOCAL_AGENT_READ_DELAY_MS",
+        "local_agent",
+        "read_delay_ms",
+        0,
+        _integer(0, 60_000),
     ),
     _Field(
         "log_level", "GATEWAY_LOG_LEVEL", "log", "level", "info", _choice("debug", "info", "warning", "error")
@@ -327,9 +470,48 @@ def _complete(values: dict[str, Any], environ: Mapping[str, str]) -> Settings:
                 "(without it no webhook signature can be checked)"
             )
         values["twilio_auth_token"] = Secret(DEV_TWILIO_AUTH_TOKEN)
-    if values["ai_provider"] == "openai" and not values["openai_api_key"]:
-        raise ConfigError("OPENAI_API_KEY is required when GATEWAY_AI_PROVIDER=openai")
+    _check_provider(values)
+    if values["tools_transfer_to"] and not values["twilio_account_sid"]:
+        raise ConfigError(
+            "GATEWAY_TRANSFER_TO needs TWILIO_ACCOUNT_SID: transfers go through Twilio's REST API"
+        )
+    if values["ai_transcription_model"] == "auto":
+        values["ai_transcription_model"] = _TRANSCRIPTION_DEFAULTS[values["ai_provider"]]
     return Settings(**values)
+
+
+# Caller transcripts let a new AI session continue the conversation after a drop. Azure
+# OpenAI wants the name of a transcription *deployment*, which only the user knows.
+_TRANSCRIPTION_DEFAULTS = {
+    "local": "loopback",
+    "openai": "gpt-4o-mini-transcribe",
+    "azure-openai": "",
+    "azure-voice-live": "azure-speech",
+}
+
+_PROVIDER_NEEDS = {
+    "openai": ("openai_api_key", "OPENAI_API_KEY"),
+    "azure-openai": (
+        "azure_openai_endpoint",
+        "AZURE_OPENAI_ENDPOINT",
+        "azure_openai_api_key",
+        "AZURE_OPENAI_API_KEY",
+    ),
+    "azure-voice-live": (
+        "azure_voice_live_endpoint",
+        "AZURE_VOICE_LIVE_ENDPOINT",
+        "azure_voice_live_api_key",
+        "AZURE_VOICE_LIVE_API_KEY",
+    ),
+}
+
+
+def _check_provider(values: dict[str, Any]) -> None:
+    provider = values["ai_provider"]
+    needs = _PROVIDER_NEEDS.get(provider, ())
+    for name, env in zip(needs[::2], needs[1::2], strict=True):
+        if not values[name]:
+            raise ConfigError(f"{env} is required when GATEWAY_AI_PROVIDER={provider}")
 
 
 def is_loopback(host: str | None) -> bool:

@@ -10,6 +10,7 @@ strings from stream URLs).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import structlog
 from quart import Response, request
@@ -26,7 +27,10 @@ _CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
 MAX_WEBHOOK_BYTES = 64 * 1024  # a voice webhook is a few hundred bytes of form fields
 
 
-def create_control_plane(settings: Settings, tokens: StreamTokens) -> QuartTrio:
+def create_control_plane(
+    settings: Settings, tokens: StreamTokens, *, on_call: Callable[[str], None] | None = None
+) -> QuartTrio:
+    """The control-plane app; `on_call(call_sid)` runs for each accepted voice webhook (pre-warm)."""
     app = QuartTrio(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
 
@@ -49,6 +53,8 @@ def create_control_plane(settings: Settings, tokens: StreamTokens) -> QuartTrio:
             )
             return _text("AccountSid does not match TWILIO_ACCOUNT_SID", 403)
         token = tokens.mint(call_sid)
+        if on_call is not None:
+            on_call(call_sid)
         log.info("call.webhook", call_sid=call_sid, direction=form.get("Direction", ""))
         body = twiml.connect_stream(settings.stream_url, {"token": token})
         return Response(body, 200, content_type="text/xml; charset=utf-8")

@@ -20,13 +20,15 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
 
 from actors.errors import CloseCode, RemoteProtocolError
-from actors.message_socket import SocketClosed, SocketConnector
+from actors.message_socket import SocketClosed
 from actors.supervisor import CallSettings, CallSupervisor
 from actors.twilio_media import Start, TwilioMediaProtocol
 from gateway.config import Settings
 from gateway.live_calls import LiveCalls
+from gateway.realtime_client import RealtimeConnector
 from gateway.sockets import ASGIMessageSocket
 from gateway.stream_tokens import Redemption, StreamTokens
+from gateway.twilio_rest import TwilioCallControl, TwilioRest
 from gateway.twilio_signature import is_valid_signature
 
 log = structlog.get_logger("gateway.media")
@@ -37,16 +39,18 @@ class MediaEndpoint:
         self,
         settings: Settings,
         tokens: StreamTokens,
-        ai: SocketConnector,
+        *,
+        ai: RealtimeConnector,
         calls: LiveCalls,
+        call_settings: CallSettings,
+        rest: TwilioRest | None,
     ) -> None:
         self._settings = settings
         self._tokens = tokens
         self._ai = ai
         self._calls = calls
-        self._call_settings = CallSettings(
-            session=settings.session_config(), greet_first=settings.ai_greet_first
-        )
+        self._call_settings = call_settings
+        self._rest = rest
 
     async def __call__(
         self, scope: WebsocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -64,7 +68,11 @@ class MediaEndpoint:
         start = await self._admit(socket, protocol)
         if start is None:
             return
-        supervisor = CallSupervisor(start, socket, protocol, self._ai, self._call_settings)
+        sid = start.call_sid
+        control = TwilioCallControl(self._rest, sid) if self._rest is not None else None
+        supervisor = CallSupervisor(
+            start, socket, protocol, self._ai.for_call(sid), self._call_settings, control=control
+        )
         self._calls.add(supervisor)
         try:
             await supervisor.run()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 
 def connect_stream(stream_url: str, parameters: Mapping[str, str]) -> str:
@@ -18,3 +18,8 @@ def connect_stream(stream_url: str, parameters: Mapping[str, str]) -> str:
         '<?xml version="1.0" encoding="UTF-8"?>'
         f"<Response><Connect><Stream url={quoteattr(stream_url)}>{params}</Stream></Connect></Response>"
     )
+
+
+def dial(destination: str) -> str:
+    """Transfer the call: `<Dial>` the destination (replaces the stream when set by REST)."""
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Dial>{escape(destination)}</Dial></Response>'

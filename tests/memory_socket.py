@@ -61,11 +61,12 @@ class MemoryConnector:
     def __init__(self) -> None:
         self.server_ends_tx, self.server_ends = trio.open_memory_channel[MemorySocket](8)
         self.refuse: str | None = None
+        self.refuse_status: int | None = None
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[MessageSocket]:
         if self.refuse is not None:
-            raise ConnectFailed(self.refuse)
+            raise ConnectFailed(self.refuse, self.refuse_status)
         client, server = socket_pair()
         await self.server_ends_tx.send(server)
         try:

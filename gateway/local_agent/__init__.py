@@ -7,5 +7,6 @@ a test partner and a way to hear the call path work without a cloud account, not
 """
 
 from gateway.local_agent.server import serve_local_agent
+from gateway.local_agent.session import AgentOptions
 
-__all__ = ["serve_local_agent"]
+__all__ = ["AgentOptions", "serve_local_agent"]

@@ -76,6 +76,8 @@ async def _serve_connection(
     if not request.path.startswith(REALTIME_PATH):
         await request.reject(404, body=b"Unknown path.")
         return
+    if options.accept_delay_ms:  # fault: a provider far away, or slow to set a session up
+        await trio.sleep(options.accept_delay_ms / 1000)
     connection = await request.accept()
     socket = TrioWebSocketMessageSocket(connection)
     if b"openai-beta" in headers:

@@ -3,13 +3,17 @@
 What it does, in the GA event shapes: `session.created` on connect; `session.update`
 checked (`session.type` required, beta fields refused) and answered with the full
 configuration; appended audio run through an energy VAD that emits `speech_started` /
-`speech_stopped` / `committed` and, with `create_response`, answers by playing the
-caller's utterance back; `response.create` plays the greeting clip (or the utterance
-still waiting for an answer); audio streams as `response.output_audio.delta` faster than
-real time; a caller who starts speaking cancels the response (`turn_detected`);
-`response.cancel` and `conversation.item.truncate` behave as the real server does,
+`speech_stopped` / `committed` (and a placeholder transcription, when transcription is
+configured) and, with `create_response`, answers; `response.create` answers too (see
+`replies` for what it says); audio streams as `response.output_audio.delta` faster than
+real time with transcript deltas; a scripted reply ends with a `function_call` item;
+a caller who starts speaking cancels the response (`turn_detected`); `response.cancel`,
+`conversation.item.truncate` and function-call outputs behave as the real server does,
 including the "already shorter than" error for a truncate past the audio sent.
-It is a loopback agent to exercise the call path, not an AI.
+
+Faults for tests and benchmarks (`AgentOptions`): drop the socket mid-response (close
+1011), expire a session after N seconds (`session_expired`, then close 1001), read
+client events slowly. It is a loopback agent to exercise the call path, not an AI.
 """
 
 from __future__ import annotations
@@ -26,33 +30,37 @@ import orjson
 import structlog
 import trio
 
+from actors.formats import convert, to_pcm16
 from actors.message_socket import MessageSocket, SocketClosed
 from actors.realtime import AudioFormat
-from gateway.local_agent.audio import GREETING_TRANSCRIPT, convert, greeting_ulaw, to_pcm16
-from gateway.local_agent.vad import EnergyVAD, SpeechStarted, SpeechStopped, threshold_dbfs
+from actors.vad import EnergyVAD, SpeechStarted, SpeechStopped, threshold_dbfs
+from gateway.local_agent import replies
+from gateway.local_agent.replies import Reply
 
 log = structlog.get_logger("gateway.local_agent")
 
-BETA_SESSION_FIELDS = frozenset(
-    {
-        "modalities",
-        "input_audio_format",
-        "output_audio_format",
-        "turn_detection",
-        "voice",
-        "input_audio_transcription",
-        "input_audio_noise_reduction",
-        "temperature",
-        "max_response_output_tokens",
-        "speed",
-    }
-)
+BETA_SESSION_FIELDS = frozenset({
+    "modalities", "input_audio_format", "output_audio_format", "turn_detection", "voice",
+    "input_audio_transcription", "input_audio_noise_reduction", "temperature",
+    "max_response_output_tokens", "speed",
+})  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass
 class AgentOptions:
     speed: float = 4.0  # audio is streamed this many times faster than real time
     chunk_ms: int = 100  # audio per output delta
+    drop_after_deltas: int = 0  # fault: close with 1011 after this many deltas of a session (0: never)
+    drops: int = 1  # ...in this many sessions of the process
+    expire_after_s: float = 0.0  # fault: each session ends with session_expired after this long
+    accept_delay_ms: int = 0  # fault: a provider slow to accept the WebSocket
+    read_delay_ms: int = 0  # fault: a provider slow to read what it is sent
+
+    def take_drop(self) -> bool:
+        if self.drop_after_deltas and self.drops > 0:
+            self.drops -= 1
+            return True
+        return False
 
 
 class ClientError(Exception):
@@ -73,39 +81,28 @@ class _Response:
 
 def default_session(model: str) -> dict[str, Any]:
     return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": "sess_loopback",
-        "model": model,
-        "output_modalities": ["audio"],
-        "instructions": "",
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "expires_at": 0,
+        "type": "realtime", "object": "realtime.session", "id": "sess_loopback", "model": model,
+        "output_modalities": ["audio"], "instructions": "", "tools": [], "tool_choice": "auto",
+        "max_output_tokens": "inf", "expires_at": 0,
         "audio": {
             "input": {
                 "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": {
-                    "type": "server_vad",
-                    "threshold": 0.5,
-                    "prefix_padding_ms": 300,
-                    "silence_duration_ms": 500,
-                    "create_response": True,
-                    "interrupt_response": True,
-                },
+                "transcription": None, "noise_reduction": None,
+                "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
+                                   "silence_duration_ms": 500, "create_response": True,
+                                   "interrupt_response": True},
             },
             "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin", "speed": 1.0},
         },
-    }
+    }  # fmt: skip
 
 
 class AgentSession:
     def __init__(self, socket: MessageSocket, model: str, options: AgentOptions) -> None:
         self._socket = socket
         self._options = options
+        self._drop_after = options.drop_after_deltas if options.take_drop() else 0
+        self._deltas_sent = 0
         self._session = default_session(model)
         self._ids = itertools.count(1)
         self._input_ms = 0  # ms of caller audio appended so far
@@ -113,9 +110,11 @@ class AgentSession:
         self._recent_start_ms = 0
         self._speech_start_ms: int | None = None
         self._speech_item = ""
+        self._items: list[dict[str, Any]] = []  # the conversation, as the client shaped it
         self._unanswered: bytes | None = None
         self._response: _Response | None = None
         self._generated_ms: dict[str, int] = {}  # assistant item -> ms of audio sent
+        self._open_calls: set[str] = set()  # call_ids awaiting their function_call_output
         self._nursery: trio.Nursery | None = None
         self._configure_vad()
 
@@ -125,12 +124,33 @@ class AgentSession:
         self._session["expires_at"] = int(time.time()) + 3600
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            if self._options.expire_after_s:
+                nursery.start_soon(self._expire)
             try:
                 await self._send("session.created", session=self._session)
                 while True:
-                    await self._on_message(await self._socket.receive())
+                    message = await self._socket.receive()
+                    if self._options.read_delay_ms:
+                        await trio.sleep(self._options.read_delay_ms / 1000)
+                    await self._on_message(message)
             except SocketClosed:
                 nursery.cancel_scope.cancel()
+
+    async def _expire(self) -> None:
+        await trio.sleep(self._options.expire_after_s)
+        message = f"Your session hit the maximum duration of {self._options.expire_after_s:g} seconds."
+        await self._send(
+            "error",
+            error={
+                "type": "invalid_request_error",
+                "code": "session_expired",
+                "message": message,
+                "param": None,
+                "event_id": None,
+            },
+        )
+        await self._socket.close(1001, message)
+        await self._end_session()
 
     async def _on_message(self, message: str) -> None:
         event_id = None
@@ -150,7 +170,16 @@ class AgentSession:
 
     async def _send(self, event_type: str, **fields: Any) -> None:
         event = {"type": event_type, "event_id": self._id("event"), **fields}
-        await self._socket.send(orjson.dumps(event).decode())
+        try:
+            await self._socket.send(orjson.dumps(event).decode())
+        except SocketClosed:
+            await self._end_session()
+
+    async def _end_session(self) -> None:
+        """The socket is gone (or closed on purpose): end every task of this session quietly."""
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+        await trio.lowlevel.checkpoint()  # raises Cancelled here
 
     async def _error(self, exc: ClientError, event_id: Any) -> None:
         log.info("local_agent.client_error", code=exc.code, message=exc.message)
@@ -179,9 +208,9 @@ class AgentSession:
         return _audio_format(self._session["audio"]["output"]["format"])
 
     @property
-    def _turn_detection(self) -> dict[str, Any] | None:
+    def _turn(self) -> dict[str, Any]:
         turn: dict[str, Any] | None = self._session["audio"]["input"]["turn_detection"]
-        return turn
+        return turn or {}
 
     async def _on_session_update(self, event: dict[str, Any]) -> None:
         update = event.get("session")
@@ -208,11 +237,10 @@ class AgentSession:
         await self._send("session.updated", session=self._session)
 
     def _configure_vad(self) -> None:
-        turn = self._turn_detection or {}
         self._vad = EnergyVAD(
             sample_rate=8000 if self._input_format is AudioFormat.PCMU else 24000,
-            threshold_db=threshold_dbfs(float(turn.get("threshold", 0.5))),
-            silence_ms=int(turn.get("silence_duration_ms", 500)),
+            threshold_db=threshold_dbfs(float(self._turn.get("threshold", 0.5))),
+            silence_ms=int(self._turn.get("silence_duration_ms", 500)),
         )
 
     # ---- caller audio ----------------------------------------------------------------
@@ -227,7 +255,7 @@ class AgentSession:
         input_format = self._input_format
         self._recent += audio
         self._input_ms += len(audio) // input_format.bytes_per_ms
-        if self._turn_detection is None:
+        if not self._turn:
             return
         for vad_event in self._vad.feed(to_pcm16(audio, input_format)):
             if isinstance(vad_event, SpeechStarted):
@@ -238,8 +266,7 @@ class AgentSession:
             self._forget_old_audio()
 
     async def _on_speech_started(self, at_ms: int) -> None:
-        turn = self._turn_detection or {}
-        prefix = int(turn.get("prefix_padding_ms", 300))
+        prefix = int(self._turn.get("prefix_padding_ms", 300))
         self._speech_start_ms = max(self._recent_start_ms, at_ms - prefix)
         self._speech_item = self._id("item")
         await self._send(
@@ -247,7 +274,7 @@ class AgentSession:
             audio_start_ms=self._speech_start_ms,
             item_id=self._speech_item,
         )
-        if self._response is not None and turn.get("interrupt_response", True):
+        if self._response is not None and self._turn.get("interrupt_response", True):
             self._cancel("turn_detected")
 
     async def _on_speech_stopped(self, stopped: SpeechStopped) -> None:
@@ -267,14 +294,23 @@ class AgentSession:
             "status": "completed",
             "content": [{"type": "input_audio", "transcript": None}],
         }
+        self._items.append(user_item)
         await self._send("conversation.item.added", item=user_item, previous_item_id=None)
         await self._send("conversation.item.done", item=user_item, previous_item_id=None)
-        self._unanswered = utterance
-        if (self._turn_detection or {}).get("create_response", True) and self._response is None:
+        if self._session["audio"]["input"].get("transcription"):
+            seconds = len(utterance) / bpm / 1000
+            await self._send(
+                "conversation.item.input_audio_transcription.completed",
+                item_id=item,
+                content_index=0,
+                transcript=f"(caller speech, {seconds:.1f} seconds)",
+            )
+        self._unanswered = convert(utterance, self._input_format, AudioFormat.PCMU)
+        if self._turn.get("create_response", True) and self._response is None:
             self._start_response()
 
     def _forget_old_audio(self) -> None:
-        keep_ms = int((self._turn_detection or {}).get("prefix_padding_ms", 300)) + 200
+        keep_ms = int(self._turn.get("prefix_padding_ms", 300)) + 200
         excess_ms = self._input_ms - self._recent_start_ms - keep_ms
         if excess_ms > 0:
             del self._recent[: excess_ms * self._input_format.bytes_per_ms]
@@ -301,20 +337,21 @@ class AgentSession:
         self._response.cancel_reason = reason
         self._response.scope.cancel()
 
-    def _start_response(self) -> None:
+    def _next_reply(self) -> Reply:
         if self._unanswered is not None:
-            audio = convert(self._unanswered, self._input_format, self._output_format)
-            seconds = len(self._unanswered) / self._input_format.bytes_per_ms / 1000
-            transcript = f"(your words played back, {seconds:.1f} seconds)"
-            self._unanswered = None
-        else:
-            audio = convert(greeting_ulaw(), AudioFormat.PCMU, self._output_format)
-            transcript = GREETING_TRANSCRIPT
+            reply, self._unanswered = replies.echo(self._unanswered), None
+            return reply
+        last = self._items[-1] if self._items else None
+        if last is None:
+            return replies.greeting()
+        return replies.to_text(_text_of(last))
+
+    def _start_response(self) -> None:
         self._response = _Response(self._id("resp"), self._id("item"))
         assert self._nursery is not None
-        self._nursery.start_soon(self._stream_response, self._response, audio, transcript)
+        self._nursery.start_soon(self._stream_response, self._response, self._next_reply())
 
-    async def _stream_response(self, response: _Response, audio: bytes, transcript: str) -> None:
+    async def _stream_response(self, response: _Response, reply: Reply) -> None:
         rid, iid = response.response_id, response.item_id
         item = {
             "id": iid,
@@ -340,13 +377,17 @@ class AgentSession:
         )
         self._generated_ms[iid] = 0
         with response.scope:
-            await self._stream_audio(rid, iid, audio)
-        await self._finish_response(response, transcript, item)
+            await self._stream_audio(
+                rid, iid, convert(reply.audio_ulaw, AudioFormat.PCMU, self._output_format), reply.transcript
+            )
+        await self._finish_response(response, reply, item)
 
-    async def _stream_audio(self, rid: str, iid: str, audio: bytes) -> None:
+    async def _stream_audio(self, rid: str, iid: str, audio: bytes, transcript: str) -> None:
         bpm = self._output_format.bytes_per_ms
         chunk = self._options.chunk_ms * bpm
-        for offset in range(0, len(audio), chunk):
+        words = transcript.split(" ")
+        chunks = max(1, -(-len(audio) // chunk))
+        for index, offset in enumerate(range(0, len(audio), chunk)):
             piece = audio[offset : offset + chunk]
             await self._send(
                 "response.output_audio.delta",
@@ -356,10 +397,28 @@ class AgentSession:
                 content_index=0,
                 delta=binascii.b2a_base64(piece, newline=False).decode(),
             )
+            share = words[len(words) * index // chunks : len(words) * (index + 1) // chunks]
+            if share:
+                await self._send(
+                    "response.output_audio_transcript.delta",
+                    response_id=rid,
+                    item_id=iid,
+                    output_index=0,
+                    content_index=0,
+                    delta=" ".join(share) + " ",
+                )
             self._generated_ms[iid] += len(piece) // bpm
+            await self._count_delta()
             await trio.sleep(len(piece) / bpm / 1000 / self._options.speed)
 
-    async def _finish_response(self, response: _Response, transcript: str, item: dict[str, Any]) -> None:
+    async def _count_delta(self) -> None:
+        self._deltas_sent += 1
+        if self._drop_after and self._deltas_sent == self._drop_after:
+            log.info("local_agent.fault", fault="drop", after_deltas=self._deltas_sent)
+            await self._socket.close(1011, "injected fault: dropped mid-response")
+            await self._end_session()
+
+    async def _finish_response(self, response: _Response, reply: Reply, item: dict[str, Any]) -> None:
         rid, iid = response.response_id, response.item_id
         cancelled = response.scope.cancelled_caught
         if not cancelled:
@@ -372,28 +431,66 @@ class AgentSession:
                 item_id=iid,
                 output_index=0,
                 content_index=0,
-                transcript=transcript,
+                transcript=reply.transcript,
             )
         item = {
             **item,
             "status": "incomplete" if cancelled else "completed",
-            "content": [{"type": "output_audio", "transcript": transcript}],
+            "content": [{"type": "output_audio", "transcript": reply.transcript}],
         }
+        self._items.append(item)
         await self._send("response.output_item.done", response_id=rid, output_index=0, item=item)
         await self._send("conversation.item.done", item=item, previous_item_id=None)
+        output = [item]
+        if reply.tool and not cancelled:
+            output.append(await self._call_tool(rid, reply))
         spoken_ms = self._generated_ms[iid]
         done: dict[str, Any] = {
-            "id": rid,
-            "object": "realtime.response",
-            "status": "cancelled" if cancelled else "completed",
+            "id": rid, "object": "realtime.response", "status": "cancelled" if cancelled else "completed",
             "status_details": {"type": "cancelled", "reason": response.cancel_reason} if cancelled else None,
-            "output": [item],
+            "output": output,
             "usage": {"total_tokens": spoken_ms // 20, "input_tokens": 0, "output_tokens": spoken_ms // 20},
-        }
+        }  # fmt: skip
         self._response = None
         await self._send("response.done", response=done)
-        if self._unanswered is not None and (self._turn_detection or {}).get("create_response", True):
+        if self._unanswered is not None and self._turn.get("create_response", True):
             self._start_response()
+
+    async def _call_tool(self, rid: str, reply: Reply) -> dict[str, Any]:
+        call_id, item_id = self._id("call"), self._id("item")
+        call = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "call_id": call_id,
+            "name": reply.tool,
+            "arguments": "",
+        }
+        await self._send("response.output_item.added", response_id=rid, output_index=1, item=call)
+        await self._send(
+            "response.function_call_arguments.delta",
+            response_id=rid,
+            item_id=item_id,
+            output_index=1,
+            call_id=call_id,
+            delta=reply.arguments,
+        )
+        await self._send(
+            "response.function_call_arguments.done",
+            response_id=rid,
+            item_id=item_id,
+            output_index=1,
+            call_id=call_id,
+            name=reply.tool,
+            arguments=reply.arguments,
+        )
+        call = {**call, "status": "completed", "arguments": reply.arguments}
+        await self._send("response.output_item.done", response_id=rid, output_index=1, item=call)
+        self._items.append(call)
+        self._open_calls.add(call_id)
+        log.info("local_agent.tool_call", tool=reply.tool, call_id=call_id)
+        return call
 
     # ---- conversation items ----------------------------------------------------------
 
@@ -401,9 +498,7 @@ class AgentSession:
         item_id = event.get("item_id")
         end_ms = event.get("audio_end_ms")
         if not isinstance(item_id, str) or item_id not in self._generated_ms:
-            raise ClientError(
-                "invalid_value", f"Invalid value: no assistant audio item '{item_id}'.", "item_id"
-            )
+            raise ClientError("invalid_value", "Only model output audio messages can be truncated", "item_id")
         if not isinstance(end_ms, int) or end_ms < 0:
             raise ClientError("invalid_value", "Invalid 'audio_end_ms'.", "audio_end_ms")
         generated = self._generated_ms[item_id]
@@ -413,6 +508,7 @@ class AgentSession:
                 f"Audio content of {generated}ms is already shorter than {end_ms}ms",
                 "audio_end_ms",
             )
+        log.info("local_agent.truncated", item_id=item_id, audio_end_ms=end_ms, generated_ms=generated)
         await self._send(
             "conversation.item.truncated",
             item_id=item_id,
@@ -424,12 +520,22 @@ class AgentSession:
         item = event.get("item")
         if not isinstance(item, dict):
             raise ClientError("missing_required_parameter", "Missing required parameter: 'item'.", "item")
+        if item.get("type") == "function_call_output":
+            if item.get("call_id") not in self._open_calls:
+                raise ClientError(
+                    "invalid_value", f"No function call with call_id {item.get('call_id')!r}.", "item.call_id"
+                )
+            self._open_calls.discard(item["call_id"])
         item = {
             "id": item.get("id") or self._id("item"),
             "object": "realtime.item",
             "status": "completed",
             **item,
         }
+        self._items.append(item)
+        log.info(
+            "local_agent.item_created", role=item.get("role"), kind=item.get("type"), items=len(self._items)
+        )
         await self._send("conversation.item.added", item=item, previous_item_id=event.get("previous_item_id"))
         await self._send("conversation.item.done", item=item, previous_item_id=event.get("previous_item_id"))
 
@@ -448,17 +554,17 @@ class AgentSession:
     }
 
 
+# A format or turn-detection object is one value, replaced whole by an update.
+_ATOMIC = frozenset({"format", "turn_detection"})
+
+
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Merge nested settings; a format or turn-detection object is one value, replaced whole."""
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict) and key not in _ATOMIC:
             _merge(base[key], value)
         else:
             base[key] = value
     return base
-
-
-_ATOMIC = frozenset({"format", "turn_detection"})
 
 
 def _check_format(fmt: Any, side: str) -> None:
@@ -473,3 +579,8 @@ def _check_format(fmt: Any, side: str) -> None:
 
 def _audio_format(fmt: dict[str, Any]) -> AudioFormat:
     return AudioFormat.PCMU if fmt.get("type") == "audio/pcmu" else AudioFormat.PCM24K
+
+
+def _text_of(item: dict[str, Any]) -> str:
+    parts = item.get("content") or []
+    return " ".join(str(part.get("text", "")) for part in parts if isinstance(part, dict))

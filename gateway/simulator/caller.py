@@ -14,6 +14,7 @@ the answer (the local agent plays the phrase back), hang up.
 from __future__ import annotations
 
 import binascii
+import math
 import secrets
 from dataclasses import dataclass, field
 from enum import Enum
@@ -21,10 +22,12 @@ from typing import Any
 from xml.etree import ElementTree
 
 import httpx2
+import numpy as np
 import orjson
 import trio
 import trio_websocket
 
+from actors import g711
 from actors.g711 import ULAW_SILENCE
 from gateway.simulator.outbound import (
     OutboundClear,
@@ -49,6 +52,8 @@ class SimulationError(Exception):
 class CallScript:
     utterance: bytes  # what the caller says once the greeting is over (mu-law 8 kHz)
     dtmf: tuple[tuple[float, str], ...] = ()  # (seconds after start, key)
+    interrupt_after_ms: float | None = None  # speak over the greeting once this much of it was heard
+    stream_delay_ms: float = 0.0  # Twilio's delay from answering the webhook to opening the stream
     max_seconds: float = 40.0
     greeting_timeout_s: float = 12.0  # speak anyway if no greeting has finished by then
     quiet_after_greeting_ms: float = 600.0
@@ -70,11 +75,20 @@ class CallReport:
     greeting_ms: float = 0.0  # audio heard before the caller spoke
     answer_ms: float = 0.0  # audio heard after the caller finished speaking
     answer_latency_ms: float | None = None  # end of the caller's speech -> first answer byte heard
+    first_audio_ms: float | None = None  # webhook answered -> first assistant audio heard
     cleared_ms: float = 0.0
+    speech_started_ms: float | None = None  # when the caller's first loud frame was sent
+    assistant_stopped_ms: float | None = None  # when assistant audio stopped playing after that
+    heard_before_clear_ms: float | None = None  # assistant audio played when the first clear came
     violations: list[Violation] = field(default_factory=list)
     close_code: int | None = None
     close_reason: str = ""
     heard: bytes = b""
+
+    @property
+    def ended_cleanly(self) -> bool:
+        """The script ran to its end, or the gateway ended the call normally (the AI hung up)."""
+        return not self.violations and (self.completed or self.close_code == 1000)
 
     def as_dict(self) -> dict[str, Any]:
         data = {key: value for key, value in vars(self).items() if key not in {"heard", "violations"}}
@@ -104,6 +118,8 @@ async def simulate_call(
         gateway_url, auth_token, account_sid, report.call_sid, caller=caller, called=called
     )
     report.stream_url = stream_url
+    answered = trio.current_time()
+    await trio.sleep(script.stream_delay_ms / 1000)
     signature = compute_signature(auth_token, stream_url)
     try:
         async with trio_websocket.open_websocket_url(
@@ -113,6 +129,8 @@ async def simulate_call(
                 connection, report=report, account_sid=account_sid, parameters=parameters, script=script
             )
             await stream.run()
+            if stream.first_audio is not None:
+                report.first_audio_ms = (stream.first_audio - answered) * 1000
     except trio_websocket.ConnectionRejected as exc:
         raise SimulationError(f"stream upgrade refused with HTTP {exc.status_code}: {exc.body!r}") from None
     except trio_websocket.HandshakeError as exc:
@@ -185,6 +203,8 @@ class _Stream:
         self._utterance_at = 0
         self._spoke_until_ms = 0.0
         self._started = 0.0
+        self.first_audio: float | None = None  # trio clock time the first assistant byte played
+        self._queue_changed = trio.Event()
         report.stream_sid = "MZ" + secrets.token_hex(16)
 
     def _now_ms(self) -> float:
@@ -206,6 +226,7 @@ class _Stream:
         )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._listen, nursery.cancel_scope)
+            nursery.start_soon(self._echo_on_time)
             await self._talk()
             nursery.cancel_scope.cancel()
         await self._hang_up()
@@ -238,7 +259,10 @@ class _Stream:
             self._phase = _Phase.DONE
         elif self._phase is _Phase.GREETING:
             greeted = playback.audio_bytes_played > 0 and idle_ms >= script.quiet_after_greeting_ms
-            if greeted or now_ms >= script.greeting_timeout_s * 1000:
+            interrupt = script.interrupt_after_ms is not None and (
+                playback.audio_bytes_played / 8 >= script.interrupt_after_ms
+            )
+            if greeted or interrupt or now_ms >= script.greeting_timeout_s * 1000:
                 self._report.greeting_ms = playback.audio_bytes_played / 8
                 self._phase = _Phase.SPEAKING
         elif self._phase is _Phase.SPEAKING and self._utterance_at >= len(script.utterance):
@@ -247,8 +271,9 @@ class _Stream:
         elif self._phase is _Phase.AWAITING_ANSWER:
             answered = playback.last_audio_ms > self._spoke_until_ms
             if answered and self._report.answer_latency_ms is None:
-                first = next(t for t in playback.audio_starts_ms if t >= self._spoke_until_ms)
-                self._report.answer_latency_ms = first - self._spoke_until_ms
+                # An answer already playing when the caller finished (they spoke over it) is 0 ms late.
+                starts = [t for t in playback.audio_starts_ms if t >= self._spoke_until_ms]
+                self._report.answer_latency_ms = starts[0] - self._spoke_until_ms if starts else 0.0
             if answered and idle_ms >= script.quiet_after_answer_ms:
                 self._report.completed = True
                 self._phase = _Phase.DONE
@@ -259,6 +284,8 @@ class _Stream:
             chunk = self._script.utterance[self._utterance_at : self._utterance_at + FRAME_BYTES]
             self._utterance_at += FRAME_BYTES
             payload = chunk + SILENT_FRAME[len(chunk) :]
+            if self._report.speech_started_ms is None and _loud(payload):
+                self._report.speech_started_ms = self._now_ms()
         await self._send_event(
             "media",
             {
@@ -269,6 +296,15 @@ class _Stream:
             },
         )
         self._report.frames_sent += 1
+
+    async def _echo_on_time(self) -> None:
+        """Echo each mark the moment playback reaches it, as Twilio does (not on the next tick)."""
+        while True:
+            due = self._playback.next_mark_ms()
+            with trio.move_on_at(math.inf if due is None else self._started + due / 1000):
+                await self._queue_changed.wait()
+                continue
+            await self._echo_marks(self._playback.advance(self._now_ms()))
 
     async def _echo_marks(self, names: list[str]) -> None:
         for name in names:
@@ -309,9 +345,17 @@ class _Stream:
         elif isinstance(outbound, OutboundMark):
             self._report.marks_received += 1
             await self._echo_marks(self._playback.enqueue_mark(now_ms, outbound.name))
+            self._wake_echoes()
         elif isinstance(outbound, OutboundClear):
             self._report.clears_received += 1
             await self._echo_marks(self._playback.clear(now_ms))
+            self._wake_echoes()
+            if self._report.speech_started_ms is not None and self._report.heard_before_clear_ms is None:
+                self._report.heard_before_clear_ms = self._playback.audio_bytes_played / 8
+
+    def _wake_echoes(self) -> None:
+        self._queue_changed.set()
+        self._queue_changed = trio.Event()
 
     def _record_close(self, exc: trio_websocket.ConnectionClosed) -> None:
         if exc.reason is not None and self._report.close_code is None:
@@ -345,6 +389,17 @@ class _Stream:
         report.heard = bytes(playback.heard)
         report.cleared_ms = playback.bytes_cleared / 8
         report.answer_ms = max(0.0, playback.audio_bytes_played / 8 - report.greeting_ms)
+        if playback.audio_starts_ms:
+            self.first_audio = self._started + playback.audio_starts_ms[0] / 1000
+        if report.speech_started_ms is not None:
+            stops = [t for t in playback.audio_stops_ms if t >= report.speech_started_ms]
+            report.assistant_stopped_ms = stops[0] if stops else None
+
+
+def _loud(frame: bytes) -> bool:
+    """Above -40 dBFS, the level at which VADs (the local agent's included) hear speech."""
+    level = float(np.sqrt(np.mean(g711.decode(frame).astype(np.float64) ** 2)))
+    return level > 32768 * 10 ** (-40 / 20)
 
 
 def _b64(payload: bytes) -> str:

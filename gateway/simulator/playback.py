@@ -31,6 +31,7 @@ class TwilioPlayback:
         self.bytes_cleared = 0
         self.last_audio_ms = 0.0  # when the last queued audio byte finished playing
         self.audio_starts_ms: list[float] = []  # each time playback went from idle to audio
+        self.audio_stops_ms: list[float] = []  # each time it went from audio to idle (ran dry or cleared)
         self._idle = True
 
     @property
@@ -41,9 +42,14 @@ class TwilioPlayback:
     def queued_ms(self) -> float:
         return self._queued_bytes / BYTES_PER_MS
 
-    @property
-    def pending_marks(self) -> int:
-        return sum(1 for entry in self._queue if isinstance(entry, _Mark))
+    def next_mark_ms(self) -> float | None:
+        """When playback will reach the first queued mark, if nothing is cleared before."""
+        queued = 0
+        for entry in self._queue:
+            if isinstance(entry, _Mark):
+                return self.clock_ms + queued / BYTES_PER_MS
+            queued += len(entry)
+        return None
 
     def advance(self, now_ms: float) -> list[str]:
         """Play up to `now_ms`; return the names of marks playback reached."""
@@ -66,8 +72,8 @@ class TwilioPlayback:
                 self._queue.popleft()
             echoed += self._echo_leading_marks()
         if budget > 0:
+            self._stop()
             self.heard += bytes([ULAW_SILENCE]) * budget
-            self._idle = True
         return echoed
 
     def enqueue_audio(self, now_ms: float, payload: bytes) -> list[str]:
@@ -86,10 +92,17 @@ class TwilioPlayback:
         """Drop unplayed audio; every pending mark is echoed, in order."""
         echoed = self.advance(now_ms)
         echoed += [entry.name for entry in self._queue if isinstance(entry, _Mark)]
+        if self._queued_bytes:
+            self._stop()
         self.bytes_cleared += self._queued_bytes
         self._queue.clear()
         self._queued_bytes = 0
         return echoed
+
+    def _stop(self) -> None:
+        if not self._idle:
+            self.audio_stops_ms.append(self.clock_ms)
+            self._idle = True
 
     def _echo_leading_marks(self) -> list[str]:
         echoed = []

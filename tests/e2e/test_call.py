@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from actors import g711
-from gateway.local_agent.audio import greeting_ulaw
+from gateway.local_agent.replies import clip
 from gateway.simulator.audio import caller_phrase
 
 REPO = Path(__file__).parents[2]
@@ -136,13 +136,13 @@ def test_caller_hears_greeting_and_own_words_over_a_real_call(tmp_path, audio_fo
     assert report["marks_received"] == report["mark_echoes_sent"] >= 2
 
     heard = heard_pcm(tmp_path / "heard.wav")
-    greeting_at, greeting_match = locate(heard, greeting_ulaw())
+    greeting_at, greeting_match = locate(heard, clip("greeting"))
     spoken = caller_phrase()[400:16000]  # the spoken part of the phrase, inside what the agent echoes
     echo_at, echo_match = locate(heard, spoken)
     expected = 0.999 if audio_format == "pcmu" else 0.9  # passthrough is bit-exact; transcoding is not
     assert greeting_match > expected
     assert echo_match > expected
-    assert greeting_at < 1.0 < greeting_at + len(greeting_ulaw()) / 8000 < echo_at
+    assert greeting_at < 1.0 < greeting_at + len(clip("greeting")) / 8000 < echo_at
 
     records = gateway.records()  # every line parsed as JSON, or this fails
     summaries = [r for r in records if r["event"] == "call.summary"]

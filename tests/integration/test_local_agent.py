@@ -12,7 +12,7 @@ import trio_websocket
 
 from actors import g711
 from gateway.local_agent import serve_local_agent
-from gateway.local_agent.audio import greeting_ulaw
+from gateway.local_agent.replies import clip
 from gateway.local_agent.session import AgentOptions
 
 
@@ -135,7 +135,7 @@ class TestResponses:
         async with agent() as endpoint, session(endpoint) as client:
             await client.send(type="response.create")
             audio, done = await client.collect_audio()
-        assert audio == greeting_ulaw()
+        assert audio == clip("greeting")
         assert done["response"]["status"] == "completed"
 
     async def test_second_response_while_one_is_active_is_refused(self):
@@ -205,3 +205,102 @@ class TestTurns:
             done = await client.next("response.done")
         assert done["response"]["status"] == "cancelled"
         assert done["response"]["status_details"]["reason"] == "turn_detected"
+
+
+class TestScriptedTools:
+    async def test_keypad_9_gets_a_goodbye_and_an_end_call_in_the_ga_flow(self):
+        """Keypad 9: goodbye audio, then a function_call item with its call_id, then response.done."""
+        async with agent() as endpoint, session(endpoint) as client:
+            await client.send(
+                type="conversation.item.create",
+                item={
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "The caller pressed 9 on the phone keypad."}],
+                },
+            )
+            await client.send(type="response.create")
+            audio, done = await client.collect_audio()
+            call = done["response"]["output"][1]
+            await client.send(
+                type="conversation.item.create",
+                item={"type": "function_call_output", "call_id": "call_wrong", "output": "{}"},
+            )
+            wrong = await client.next("error")
+            await client.send(
+                type="conversation.item.create",
+                item={"type": "function_call_output", "call_id": call["call_id"], "output": "{}"},
+            )
+            accepted = await client.next("conversation.item.added")
+        assert audio == clip("goodbye")
+        assert (call["type"], call["name"], call["status"]) == ("function_call", "end_call", "completed")
+        assert "call_wrong" in wrong["error"]["message"]
+        assert accepted["item"]["type"] == "function_call_output"
+
+    async def test_other_keys_are_played_back_as_dtmf_tones(self):
+        """Keys other than 9 and 0 come back as their dual tones, no tool call."""
+        async with agent() as endpoint, session(endpoint) as client:
+            await client.send(
+                type="conversation.item.create",
+                item={
+                    "type": "message",
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "The caller pressed 1, 2 on the phone keypad."}
+                    ],
+                },
+            )
+            await client.send(type="response.create")
+            audio, done = await client.collect_audio()
+        assert len(audio) == 2 * (800 + 400)  # two 100 ms tones with 50 ms gaps
+        assert len(done["response"]["output"]) == 1
+
+
+class TestTranscription:
+    async def test_a_placeholder_transcript_follows_each_caller_turn_when_configured(self):
+        """With audio.input.transcription set, each committed turn gets a completed transcription event."""
+        async with agent() as endpoint, session(endpoint) as client:
+            await client.send(
+                type="session.update",
+                session={"type": "realtime", "audio": {"input": {"transcription": {"model": "whisper-1"}}}},
+            )
+            await client.next("session.updated")
+            audio = b"\xff" * 8 * 300 + tone_ulaw(600) + b"\xff" * 8 * 700
+            for offset in range(0, len(audio), 160):
+                await client.send(
+                    type="input_audio_buffer.append",
+                    audio=base64.b64encode(audio[offset : offset + 160]).decode(),
+                )
+            transcript = await client.next("conversation.item.input_audio_transcription.completed")
+        assert transcript["transcript"].startswith("(caller speech")
+
+
+class TestFaults:
+    async def test_drop_closes_mid_response_with_1011_once(self):
+        """drop_after_deltas: the first session is closed with 1011 mid-response; the next one is not."""
+        options = AgentOptions(speed=50, drop_after_deltas=5)
+        async with trio.open_nursery() as nursery:
+            endpoint = await nursery.start(partial(serve_local_agent, "gpt-realtime", options))
+            async with session(endpoint) as client:
+                await client.send(type="response.create")
+                with pytest.raises(trio_websocket.ConnectionClosed) as info:
+                    await client.collect_audio()
+            async with session(endpoint) as client:
+                await client.send(type="response.create")
+                _, done = await client.collect_audio()
+            nursery.cancel_scope.cancel()
+        assert info.value.reason.code == 1011
+        assert done["response"]["status"] == "completed"
+
+    async def test_sessions_expire_with_session_expired_then_1001(self):
+        """expire_after_s: an error event with session_expired, then a close with 1001."""
+        options = AgentOptions(expire_after_s=0.2)
+        async with trio.open_nursery() as nursery:
+            endpoint = await nursery.start(partial(serve_local_agent, "gpt-realtime", options))
+            async with session(endpoint) as client:
+                error = await client.next("error")
+                with pytest.raises(trio_websocket.ConnectionClosed) as info:
+                    await client.next("never")
+            nursery.cancel_scope.cancel()
+        assert error["error"]["code"] == "session_expired"
+        assert info.value.reason.code == 1001

@@ -11,6 +11,7 @@ import structlog
 import trio
 
 from actors import g711
+from actors.ai_state import AISettings
 from actors.errors import CloseCode
 from actors.messages import CallEnd, EndReason
 from actors.realtime import AudioFormat, SessionConfig
@@ -35,7 +36,7 @@ class Call:
 
 def settings(audio_format=AudioFormat.PCMU, greet_first=True):
     session = SessionConfig("gpt-realtime", "hi", "marin", audio_format)
-    return CallSettings(session=session, greet_first=greet_first)
+    return CallSettings(ai=AISettings(config=session, greet_first=greet_first, reconnect_attempts=0))
 
 
 async def open_call(nursery, call_settings=None, connector=None) -> Call:
@@ -100,7 +101,7 @@ class TestPassthroughCall:
             payloads = [base64.b64decode(m["media"]["payload"]) for m in sent[:3]]
             assert [len(p) for p in payloads] == [160, 160, 80]
             assert b"".join(payloads) == speech
-            assert sent[3] == {"event": "mark", "streamSid": STREAM, "mark": {"name": "0:i1:end"}}
+            assert sent[3] == {"event": "mark", "streamSid": STREAM, "mark": {"name": "0.1"}}
 
             await call.twilio.send(stop(3))
             await call.done.wait()
@@ -111,10 +112,10 @@ class TestPassthroughCall:
         assert ai.peer.close_code == CloseCode.NORMAL
 
     async def test_no_codec_actor_runs_in_passthrough(self, autojump_clock):
-        """With pcmu the supervisor wires three actors and two channels: no sample is touched."""
+        """With pcmu no codec actor exists and two audio channels suffice: no sample is touched."""
         async with trio.open_nursery() as nursery:
             call = await open_call(nursery)
-            assert set(call.supervisor._actors) == {"twilio_reader", "ai_session", "downlink_writer"}
+            assert "codec_worker" not in call.supervisor._actors
             assert [c.name for c in call.supervisor.channels] == ["caller_audio", "assistant_audio"]
             call.supervisor.end(CallEnd(EndReason.SHUTDOWN))
 
@@ -136,12 +137,12 @@ class TestTranscodingCall:
             await ai.send(delta("r1", "i1", pcm[:1001]))  # an odd split mid-sample
             await ai.send(delta("r1", "i1", pcm[1001:]))
             await ai.send(event("response.output_audio.done", response_id="r1", item_id="i1"))
-            frames = []
-            while True:
+            frames, marks = [], 0
+            while marks < 2:  # one mark after the first 100 ms, one after the item's last frame
                 message = orjson.loads(await call.twilio.receive())
-                if message["event"] == "mark":
-                    break
-                frames.append(base64.b64decode(message["media"]["payload"]))
+                marks += message["event"] == "mark"
+                if message["event"] == "media":
+                    frames.append(base64.b64decode(message["media"]["payload"]))
             heard = g711.decode(b"".join(frames)).astype(float)
             assert len(heard) == (2400 + 40 + 2) // 3  # 100 ms, plus the filter tail of 40 samples at 24 kHz
             level = np.sqrt(np.mean(heard[100:700] ** 2))
@@ -214,26 +215,23 @@ class TestEndings:
             call = await open_call(nursery, connector=connector)
             await call.done.wait()
         assert call.summary.end == CallEnd(EndReason.AI_UNAVAILABLE, "HTTP 401", CloseCode.TRY_AGAIN_LATER)
-        assert call.twilio.peer.close_code == CloseCode.TRY_AGAIN_LATER
+        assert call.twilio.peer.close_code == CloseCode.TRY_AGAIN_LATER  # no apology configured here
 
     async def test_fatal_ai_error_ends_the_call(self, autojump_clock):
-        """session_expired from the provider ends the call as ai_error with 1011."""
+        """The provider refusing our configuration ends the call as ai_error with 1011."""
+        refusal = {
+            "type": "invalid_request_error",
+            "code": "invalid_value",
+            "message": "bad format",
+            "event_id": "gw_session_update",
+        }
         async with trio.open_nursery() as nursery:
             call = await open_call(nursery)
             ai = await call.ai()
-            await ai.send(
-                event(
-                    "error",
-                    error={
-                        "type": "invalid_request_error",
-                        "code": "session_expired",
-                        "message": "60 minutes",
-                    },
-                )
-            )
+            await ai.send(event("error", error=refusal))
             await call.done.wait()
         assert call.summary.end.reason is EndReason.AI_ERROR
-        assert call.summary.end.detail == "session_expired"
+        assert call.summary.end.detail == "fatal error: invalid_value"
         assert call.twilio.peer.close_code == CloseCode.INTERNAL_ERROR
 
     async def test_benign_ai_error_is_logged_and_the_call_goes_on(self, autojump_clock):
@@ -257,23 +255,24 @@ class TestEndings:
         assert call.summary.end.reason is EndReason.TWILIO_STOP
         assert call.summary.ai_errors == 1
 
-    async def test_ai_socket_dropping_ends_the_call(self, autojump_clock):
-        """The AI closing its socket mid-call ends the call as ai_closed."""
+    async def test_ai_socket_dropping_with_no_retries_left_ends_the_call(self, autojump_clock):
+        """The AI closing its socket mid-call, with no reconnect allowed, ends the call as ai_unavailable."""
         async with trio.open_nursery() as nursery:
             call = await open_call(nursery)
             ai = await call.ai()
             await ai.close(1011)
             await call.done.wait()
-        assert call.summary.end.reason is EndReason.AI_CLOSED
+        assert call.summary.end.reason is EndReason.AI_UNAVAILABLE
+        assert call.summary.end.detail.endswith("code 1011")
 
-    async def test_malformed_ai_frame_ends_the_call_and_closes_the_ai_with_its_code(self, autojump_clock):
-        """A broken frame from the AI ends the call as ai_protocol_error; the AI socket gets 1007."""
+    async def test_malformed_ai_frame_closes_that_session_with_its_code(self, autojump_clock):
+        """A broken frame from the AI ends its session with 1007 (and, with no retries left, the call)."""
         async with trio.open_nursery() as nursery:
             call = await open_call(nursery)
             ai = await call.ai()
             await ai.send('{"type":"response.output_audio.delta","delta":"x"}')
             await call.done.wait()
-        assert call.summary.end.reason is EndReason.AI_PROTOCOL_ERROR
+        assert call.summary.end.detail.startswith("protocol error")
         assert ai.peer.close_code == CloseCode.INVALID_PAYLOAD
 
     async def test_external_end_closes_with_its_code(self, autojump_clock):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gateway.local_agent.vad import EnergyVAD, SpeechStarted, SpeechStopped, threshold_dbfs
+from actors.vad import EnergyVAD, SpeechStarted, SpeechStopped, threshold_dbfs
 
 
 def frames(level, ms, rate=8000):

@@ -1,9 +1,6 @@
-"""The local agent's audio: its packaged clips and conversion between the two wire formats."""
+"""Whole-clip conversion between the two wire formats (pcmu, pcm24k)."""
 
 from __future__ import annotations
-
-from functools import cache
-from importlib.resources import files
 
 import numpy as np
 import numpy.typing as npt
@@ -11,14 +8,6 @@ import numpy.typing as npt
 from actors import g711
 from actors.realtime import AudioFormat
 from actors.resample import Downsampler, Upsampler
-
-GREETING_TRANSCRIPT = "Hello, this is the loopback agent. Say something, and I will play it back."
-
-
-@cache
-def greeting_ulaw() -> bytes:
-    """The spoken greeting, G.711 mu-law 8 kHz (made by ops/tools/make_clips.sh)."""
-    return files("gateway.local_agent").joinpath("clips/greeting.ulaw").read_bytes()
 
 
 def to_pcm16(audio: bytes, audio_format: AudioFormat) -> npt.NDArray[np.int16]:

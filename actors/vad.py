@@ -1,4 +1,4 @@
-"""Energy voice-activity detection for the local agent, sans-I/O.
+"""Energy voice-activity detection, sans-I/O (the local agent, and the optional local barge-in).
 
 Feed PCM16 samples at any rate; get `SpeechStarted` / `SpeechStopped` back, timed in ms
 of audio fed so far (the same clock OpenAI uses for `audio_start_ms`). A frame of 20 ms

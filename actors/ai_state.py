@@ -1,0 +1,121 @@
+"""The AI session's data: its settings and counters, one session's state, the playout view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from actors.errors import CloseCode
+from actors.message_socket import MessageSocket
+from actors.messages import CallEnd
+from actors.realtime import Dialect, FunctionCall, SessionConfig
+from actors.tools import ToolPolicy
+
+
+@dataclass(frozen=True)
+class AISettings:
+    config: SessionConfig
+    dialect: Dialect = Dialect.GA
+    greet_first: bool = True
+    tools: ToolPolicy = field(default_factory=ToolPolicy)
+    dtmf_to_ai: bool = True
+    dtmf_triggers_response: bool = True
+    reconnect_attempts: int = 4
+    reconnect_initial_s: float = 0.25
+    reconnect_max_s: float = 4.0
+    recycle_after_s: float = 55 * 60.0
+    healthy_after_s: float = 30.0  # a session that lasted this long resets the failure count
+    drain_timeout_s: float = 20.0  # longest wait for the caller to hear the last words
+    apology: bytes = b""  # played when the AI cannot be reached, in the AI's output format
+
+
+@dataclass(slots=True)
+class AISessionStats:
+    sessions: int = 0
+    reconnects: int = 0
+    appends_sent: int = 0
+    deltas_received: int = 0
+    late_deltas_discarded: int = 0
+    barge_ins: int = 0
+    truncations: int = 0
+    truncate_errors: int = 0
+    responses: int = 0
+    errors: int = 0
+    tool_calls: int = 0
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def add_usage(self, usage: dict[str, Any]) -> None:
+        for key in ("input_tokens", "output_tokens", "total_tokens"):
+            value = usage.get(key)
+            if isinstance(value, int):
+                self.usage[key] = self.usage.get(key, 0) + value
+
+
+class PlayoutView:
+    """What the downlink writer has reported: is the assistant audible, which items were heard.
+
+    `changed` is replaced on every update, so a task can wait for "something moved" and
+    look again.
+    """
+
+    def __init__(self) -> None:
+        self.playing = False
+        self.heard: set[str] = set()
+        self.changed = trio.Event()
+
+    def signal(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def wait_heard(self, items: set[str], is_current: Callable[[], bool] | None = None) -> bool:
+        """Wait until every item was heard to its end; False if `is_current()` turns false."""
+        while not items <= self.heard:
+            if is_current is not None and not is_current():
+                return False
+            await self.changed.wait()
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """The session is over but the call is not: open another.
+
+    `healthy`: the session had run long enough to reset the failure count; `immediate`:
+    no backoff (a planned recycle, an announced expiry); `final`: retrying cannot help
+    (a rejected key, a refused configuration); `configured`: the provider accepted the
+    session before it ended.
+    """
+
+    reason: str
+    healthy: bool = False
+    immediate: bool = False
+    final: bool = False
+    configured: bool = False
+
+
+@dataclass(slots=True)
+class Session:
+    socket: MessageSocket
+    started: float
+    scope: trio.CancelScope | None = None
+    outcome: Reconnect | CallEnd | None = None
+    close_code: CloseCode = CloseCode.NORMAL
+    configured: bool = False
+    active_response: str | None = None
+    caller_speaking: bool = False
+    pending_create: bool = False  # a response.create to send once the active response is done
+    interrupted: set[str] = field(default_factory=set)  # responses cut short by a barge-in
+    received_ms: dict[str, float] = field(default_factory=dict)  # assistant item -> audio received
+    open_items: set[str] = field(default_factory=set)  # items whose audio is still arriving
+    response_items: dict[str, set[str]] = field(default_factory=dict)  # audio items per response
+    calls: dict[str, list[FunctionCall]] = field(default_factory=dict)
+
+    def end(self, outcome: Reconnect | CallEnd) -> None:
+        """End this session (the first outcome wins) by cancelling its tasks."""
+        if self.outcome is None:
+            self.outcome = outcome
+        if self.scope is not None:
+            self.scope.cancel()

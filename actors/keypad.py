@@ -1,0 +1,50 @@
+"""Keypad: the actor that turns DTMF key presses into keypad entries for the AI.
+
+Callers type menu choices, PINs and account numbers one key at a time; sending each key
+as its own turn would make the model answer after every digit. Keys are collected until
+`inter_digit_ms` pass without a press, or `#` is pressed, then sent on as one entry.
+"""
+
+from __future__ import annotations
+
+import math
+
+import structlog
+import trio
+
+from actors.dtmf import DtmfCollector
+from actors.twilio_media import Dtmf
+
+log = structlog.get_logger("actors.keypad")
+
+
+class Keypad:
+    def __init__(
+        self,
+        presses: trio.MemoryReceiveChannel[Dtmf],
+        entries: trio.MemorySendChannel[str],
+        inter_digit_ms: float = 1000.0,
+    ) -> None:
+        self._presses = presses
+        self._entries = entries
+        self._collector = DtmfCollector(inter_digit_ms)
+        self.entries = 0
+
+    async def run(self) -> None:
+        collector = self._collector
+        while True:
+            deadline = collector.deadline if collector.deadline is not None else math.inf
+            with trio.move_on_at(deadline):
+                try:
+                    press = await self._presses.receive()
+                except trio.EndOfChannel:
+                    return
+                await self._emit(collector.press(press.digit, trio.current_time()))
+                continue
+            await self._emit(collector.expire(trio.current_time()))
+
+    async def _emit(self, keys: str | None) -> None:
+        if keys:
+            self.entries += 1
+            log.info("call.dtmf", keys=keys)
+            await self._entries.send(keys)
