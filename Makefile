@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench-codec clean
+.PHONY: run test lint typecheck bench-codec bench-turns clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q python3-venv)
@@ -32,6 +32,9 @@ typecheck: $(STAMP)
 
 bench-codec: $(STAMP)
 	$(BIN)/python ops/bench/codec_cost.py
+
+bench-turns: $(STAMP)
+	$(BIN)/python ops/bench/turn_taking.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
