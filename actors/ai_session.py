@@ -35,6 +35,7 @@ from actors.channels import DropOldestChannel
 from actors.conversation import Conversation
 from actors.dtmf import describe_keys
 from actors.errors import CloseCode, RemoteProtocolError
+from actors.events import CallEvents, NoEvents
 from actors.message_socket import ConnectFailed, SocketClosed, SocketConnector
 from actors.messages import (
     AssistantAudio,
@@ -68,7 +69,9 @@ class AISession:
         playout: trio.MemoryReceiveChannel[PlayoutReport],
         keypad: trio.MemoryReceiveChannel[str],
         caller_speech: trio.MemoryReceiveChannel[float] | None = None,
+        operator: trio.MemoryReceiveChannel[str] | None = None,
         control: CallControl | None = None,
+        events: CallEvents | None = None,
     ) -> None:
         self._connector = connector
         self._settings = settings
@@ -78,7 +81,9 @@ class AISession:
         self._playout = playout
         self._keypad = keypad
         self._caller_speech = caller_speech
+        self._operator = operator
         self._control = control
+        self._events = events or NoEvents()
         self.stats = AISessionStats()
         self.generation = 0
         self.conversation = Conversation()
@@ -102,6 +107,8 @@ class AISession:
                 nursery.start_soon(self._follow_keypad)
                 if self._caller_speech is not None:
                     nursery.start_soon(self._follow_local_speech)
+                if self._operator is not None:
+                    nursery.start_soon(self._follow_operator)
                 nursery.start_soon(self._converse)
         finally:
             self._assistant_audio.close()
@@ -266,8 +273,10 @@ class AISession:
                 self.conversation.assistant_delta(event.item_id, event.delta)
             case realtime.AssistantTranscriptDone() if event.response_id not in session.interrupted:
                 self.conversation.assistant_done(event.item_id, event.transcript)
+                self._events.publish("transcript", {"role": "assistant", "text": event.transcript})
             case realtime.CallerTranscriptCompleted():
                 self.conversation.caller_text(event.item_id, event.transcript)
+                self._events.publish("transcript", {"role": "caller", "text": event.transcript})
             case realtime.SpeechStarted():
                 await self._on_speech_started(session, event)
             case realtime.SpeechStopped():
@@ -445,16 +454,26 @@ class AISession:
             await self._keys_entered(keys)
 
     async def _keys_entered(self, keys: str) -> None:
-        if not self._settings.dtmf_to_ai:
-            return
-        text = describe_keys(keys)
-        self.conversation.caller_keys(text)
+        if self._settings.dtmf_to_ai:
+            await self._tell("user", describe_keys(keys), reply=self._settings.dtmf_triggers_response)
+
+    async def _follow_operator(self) -> None:
+        assert self._operator is not None
+        async for text in self._operator:
+            log.info("call.operator_say", characters=len(text))
+            await self._tell(
+                "system", f"An operator asks you to tell the caller this, in your own words: {text}"
+            )
+
+    async def _tell(self, role: str, text: str, *, reply: bool = True) -> None:
+        """Add a text item to the conversation and (if asked) have the model answer it."""
+        self.conversation.add_text(role, text)
         session = self._session
-        if session is None:
-            self._want_response = self._settings.dtmf_triggers_response
+        if session is None:  # between sessions: the next one gets it in the replay
+            self._want_response = self._want_response or reply
             return
-        await _send(session, realtime.text_item("user", text, self._settings.dialect))
-        if not self._settings.dtmf_triggers_response:
+        await _send(session, realtime.text_item(role, text, self._settings.dialect))
+        if not reply:
             return
         if session.active_response is not None:
             session.pending_create = True

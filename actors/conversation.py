@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 @dataclass(slots=True)
 class Turn:
-    role: str  # "user" or "assistant"
+    role: str  # "user", "assistant" or "system"
     text: str
     item_id: str
 
@@ -38,8 +38,9 @@ class Conversation:
         turn = self._by_item.get(item_id) or self._add(Turn("user", "", item_id))
         turn.text = transcript.strip()
 
-    def caller_keys(self, text: str) -> None:
-        self._add(Turn("user", text, ""))
+    def add_text(self, role: str, text: str) -> None:
+        """A text item the gateway added (a keypad entry, an operator's note)."""
+        self._add(Turn(role, text, ""))
 
     def assistant_delta(self, item_id: str, delta: str) -> None:
         turn = self._by_item.get(item_id) or self._add(Turn("assistant", "", item_id))

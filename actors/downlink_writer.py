@@ -28,6 +28,7 @@ import structlog
 import trio
 
 from actors.channels import DropOldestChannel
+from actors.events import CallEvents, NoEvents
 from actors.message_socket import MessageSocket, SocketClosed
 from actors.messages import (
     AssistantAudio,
@@ -72,6 +73,7 @@ class DownlinkWriter:
         reports: trio.MemorySendChannel[PlayoutReport],
         lead_ms: float = 100.0,
         mark_interval_ms: float = 100.0,
+        events: CallEvents | None = None,
     ) -> None:
         self._socket = socket
         self._protocol = protocol
@@ -80,6 +82,7 @@ class DownlinkWriter:
         self._marks = marks
         self._reports = reports
         self._lead_ms = lead_ms
+        self._events = events or NoEvents()
         self.clock = PlayoutClock(mark_interval_ms)
         self._generation = 0
         self._queue: deque[_Frame | _ItemEnd] = deque()
@@ -194,13 +197,14 @@ class DownlinkWriter:
         self.clears_sent += 1
         latency_ms = (now - barge_in.detected_at) * 1000
         self.clear_latencies.append(latency_ms)
-        log.info(
-            "call.barge_in",
-            generation=barge_in.generation,
-            source=barge_in.source,
-            clear_latency_ms=round(latency_ms, 3),
-            heard={item.item_id: item.heard_ms for item in heard},
-        )
+        details = {
+            "generation": barge_in.generation,
+            "source": barge_in.source,
+            "clear_latency_ms": round(latency_ms, 3),
+            "heard": {item.item_id: item.heard_ms for item in heard},
+        }
+        log.info("call.barge_in", **details)
+        self._events.publish("barge_in", details)
         await self._reports.send(Heard(barge_in.generation, tuple(heard)))
         await self._report_idle()
 

@@ -13,6 +13,7 @@ import structlog
 import trio
 
 from actors.dtmf import DtmfCollector
+from actors.events import CallEvents, NoEvents
 from actors.twilio_media import Dtmf
 
 log = structlog.get_logger("actors.keypad")
@@ -24,9 +25,12 @@ class Keypad:
         presses: trio.MemoryReceiveChannel[Dtmf],
         entries: trio.MemorySendChannel[str],
         inter_digit_ms: float = 1000.0,
+        *,
+        events: CallEvents | None = None,
     ) -> None:
         self._presses = presses
         self._entries = entries
+        self._events = events or NoEvents()
         self._collector = DtmfCollector(inter_digit_ms)
         self.entries = 0
 
@@ -47,4 +51,5 @@ class Keypad:
         if keys:
             self.entries += 1
             log.info("call.dtmf", keys=keys)
+            self._events.publish("dtmf", {"keys": keys})
             await self._entries.send(keys)

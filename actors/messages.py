@@ -77,6 +77,7 @@ class EndReason(StrEnum):
     AI_HANGUP = "ai_hangup"  # the AI called end_call
     TRANSFERRED = "transferred"
     SHUTDOWN = "shutdown"
+    OPERATOR_HANGUP = "operator_hangup"
     INTERNAL_ERROR = "internal_error"
 
 

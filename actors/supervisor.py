@@ -29,6 +29,7 @@ from actors.channels import DropOldestChannel
 from actors.codec_worker import CodecWorker
 from actors.downlink_writer import DownlinkWriter
 from actors.errors import CloseCode
+from actors.events import CallEvents, NoEvents
 from actors.keypad import Keypad
 from actors.message_socket import MessageSocket, SocketConnector
 from actors.messages import AssistantAudio, BargeIn, CallEnd, EndReason, PlayoutReport
@@ -68,14 +69,21 @@ class CallSupervisor:
         settings: CallSettings,
         *,
         control: CallControl | None = None,
+        events: CallEvents | None = None,
     ) -> None:
         self.start = start
         self._twilio = twilio
         self._protocol = protocol
         self._settings = settings
+        self._events = events or NoEvents()
         self._scope = trio.CancelScope()
         self._end: CallEnd | None = None
-        self._wire(ai, control)
+        self._operator_tx, operator_rx = trio.open_memory_channel[str](8)
+        self._wire(ai, control, operator_rx)
+
+    def say(self, text: str) -> None:
+        """An operator asks the AI to tell the caller `text` next; refused if 8 are already waiting."""
+        self._operator_tx.send_nowait(text)
 
     def end(self, end: CallEnd) -> None:
         """End the call for `end.reason` unless it already ended; every actor is cancelled."""
@@ -88,6 +96,7 @@ class CallSupervisor:
         ids = {"call_sid": self.start.call_sid, "stream_sid": self.start.stream_sid}
         with structlog.contextvars.bound_contextvars(**ids):
             log.info("call.started", audio_format=self._settings.ai.config.audio_format.value)
+            self._events.publish("call.started", {"stream_sid": self.start.stream_sid})
             try:
                 with self._scope:
                     async with trio.open_nursery() as nursery:
@@ -98,6 +107,7 @@ class CallSupervisor:
                 await self._close_twilio(end)
                 summary = self._summary(end, started_wall, trio.current_time() - started)
                 log.info("call.summary", **summary.log_fields())
+                self._events.publish("call.ended", summary.log_fields())
         return summary
 
     async def _supervise(self, name: str, actor: Actor) -> None:
@@ -114,7 +124,9 @@ class CallSupervisor:
         with trio.move_on_after(CLOSE_TIMEOUT_SECONDS, shield=True):
             await self._twilio.close(end.close_code, end.reason.value)
 
-    def _wire(self, ai: SocketConnector, control: CallControl | None) -> None:
+    def _wire(
+        self, ai: SocketConnector, control: CallControl | None, operator: trio.MemoryReceiveChannel[str]
+    ) -> None:
         settings = self._settings
         transcode = settings.ai.config.audio_format is AudioFormat.PCM24K
         caller = DropOldestChannel[bytes]("caller_audio", settings.caller_audio_frames)
@@ -134,7 +146,7 @@ class CallSupervisor:
         self.reader = TwilioReader(
             self._twilio, self._protocol, caller_audio=caller, marks=mark_tx, dtmf=dtmf_tx, speech=speech
         )
-        self.keypad = Keypad(dtmf_rx, keys_tx, settings.dtmf_inter_digit_ms)
+        self.keypad = Keypad(dtmf_rx, keys_tx, settings.dtmf_inter_digit_ms, events=self._events)
         self.ai = AISession(
             ai,
             settings.ai,
@@ -144,7 +156,9 @@ class CallSupervisor:
             playout=report_rx,
             keypad=keys_rx,
             caller_speech=speech_rx if settings.local_barge_in else None,
+            operator=operator,
             control=control,
+            events=self._events,
         )
         self.writer = DownlinkWriter(
             self._twilio,
@@ -155,6 +169,7 @@ class CallSupervisor:
             reports=report_tx,
             lead_ms=settings.playout_lead_ms,
             mark_interval_ms=settings.mark_interval_ms,
+            events=self._events,
         )
         self._actors: dict[str, Actor] = {
             "twilio_reader": self.reader.run,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+from collections import Counter
 from functools import partial
 
 import httpx2
@@ -25,13 +26,18 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from actors.errors import CloseCode
 from actors.messages import CallEnd, EndReason
+from gateway.admin_api import admin_blueprint
 from gateway.call_setup import call_settings
 from gateway.config import Settings
 from gateway.control_plane import create_control_plane
+from gateway.drain import Drain
+from gateway.events import EventBus
 from gateway.live_calls import LiveCalls
 from gateway.local_agent import AgentOptions, serve_local_agent
 from gateway.media_endpoint import MediaEndpoint
+from gateway.operations import CallOperations
 from gateway.realtime_client import RealtimeConnector, RealtimeEndpoint
+from gateway.registry import InMemoryRegistry
 from gateway.stream_tokens import StreamTokens
 from gateway.twilio_rest import TwilioRest
 
@@ -44,16 +50,34 @@ CALL_END_GRACE_SECONDS = 5.0
 
 
 class Gateway:
+    """The ASGI application and everything one process shares between its calls."""
+
     def __init__(self, settings: Settings, ai: RealtimeConnector, rest: TwilioRest | None) -> None:
         self.settings = settings
         self.tokens = StreamTokens(settings.stream_token_ttl_s)
         self.calls = LiveCalls()
+        self.registry = InMemoryRegistry(settings.registry_retention_s)
+        self.bus = EventBus()
+        self.drain = Drain()
         self.ai = ai
+        self.operations = CallOperations(
+            settings, registry=self.registry, bus=self.bus, live=self.calls, drain=self.drain, rest=rest
+        )
         prewarm = ai.prewarm if settings.ai_prewarm else None
-        self._control = create_control_plane(settings, self.tokens, on_call=prewarm)
-        setup = call_settings(settings, ai.endpoint.dialect)
+        self._control = create_control_plane(
+            settings, self.tokens, self.operations, self.drain, on_call=prewarm
+        )
+        self._control.register_blueprint(admin_blueprint(settings, self.operations, self.bus))
         self._media = MediaEndpoint(
-            settings, self.tokens, ai=ai, calls=self.calls, call_settings=setup, rest=rest
+            settings,
+            self.tokens,
+            ai=ai,
+            calls=self.calls,
+            call_settings=call_settings(settings, ai.endpoint.dialect),
+            rest=rest,
+            operations=self.operations,
+            registry=self.registry,
+            bus=self.bus,
         )
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
@@ -62,15 +86,31 @@ class Gateway:
         else:
             await self._control(scope, receive, send)
 
+    async def publish_metrics(self, every_seconds: float = 5.0) -> None:
+        """A `metrics` event for admin subscribers, every few seconds."""
+        while True:
+            await trio.sleep(every_seconds)
+            if len(self.bus):
+                states = Counter(record.state.value for record in await self.registry.list())
+                self.bus.publish(
+                    "metrics",
+                    {
+                        "live_calls": len(self.calls),
+                        "calls_by_state": dict(states),
+                        "admin_clients": len(self.bus),
+                        "draining": self.drain.draining,
+                    },
+                )
+
 
 async def serve(
     settings: Settings,
     *,
     stop: trio.Event | None = None,
     handle_signals: bool = True,
-    task_status: trio.TaskStatus[Settings] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the gateway until `stop` is set (or SIGINT/SIGTERM); `task_status` gets the bound settings."""
+    """Run the gateway until `stop` is set (or SIGINT/SIGTERM); `task_status` gets the running Gateway."""
     stop = trio.Event() if stop is None else stop
     listener = _listen(settings.host, settings.port)
     settings = settings.bound_to(listener.getsockname()[1])
@@ -86,6 +126,7 @@ async def serve(
             prewarm_max=settings.ai_prewarm_max,
         )
         gateway = Gateway(settings, connector, _twilio_rest(settings, http))
+        services.start_soon(gateway.publish_metrics)
         hypercorn_stop = trio.Event()
         async with trio.open_nursery() as web:
             config = _hypercorn_config(listener)
@@ -93,7 +134,7 @@ async def serve(
                 partial(hypercorn.trio.serve, gateway, config, shutdown_trigger=hypercorn_stop.wait)
             )
             _log_started(settings, endpoint)
-            task_status.started(settings)
+            task_status.started(gateway)
             await stop.wait()
             log.info("gateway.stopping", live_calls=len(gateway.calls))
             end = CallEnd(EndReason.SHUTDOWN, "gateway stopping", CloseCode.GOING_AWAY)

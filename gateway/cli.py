@@ -7,11 +7,19 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import trio
 
+from gateway import admin_client
 from gateway.app import serve
-from gateway.config import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, ConfigError, load_settings
+from gateway.config import (
+    DEV_ADMIN_TOKEN,
+    DEV_TWILIO_ACCOUNT_SID,
+    DEV_TWILIO_AUTH_TOKEN,
+    ConfigError,
+    load_settings,
+)
 from gateway.logs import configure_logging
 from gateway.simulator.audio import caller_phrase, read_wav, tone, write_wav
 from gateway.simulator.caller import CallReport, CallScript, SimulationError, simulate_call
@@ -55,9 +63,69 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--json", action="store_true", help="print the report as JSON")
     simulate.set_defaults(handler=_simulate)
 
+    _admin_commands(commands)
     args = parser.parse_args(argv)
     handler = args.handler
     return int(handler(args))
+
+
+def _admin_commands(commands: Any) -> None:
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        command: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
+        command.add_argument("--url", default=_default_gateway_url(), help="the gateway's base URL")
+        command.add_argument(
+            "--token",
+            default=os.environ.get("GATEWAY_ADMIN_TOKEN") or DEV_ADMIN_TOKEN,
+            help="admin token (default: $GATEWAY_ADMIN_TOKEN or the development token)",
+        )
+        return command
+
+    call = add("call", "place an outbound call through a running gateway")
+    call.add_argument("to", help="E.164 number to call")
+    call.add_argument("--from", dest="from_", help="caller ID (default: the gateway's GATEWAY_CALLER_ID)")
+    call.set_defaults(handler=_call)
+    calls = add("calls", "list a running gateway's calls")
+    calls.add_argument("--all", action="store_true", help="include calls that ended recently")
+    calls.set_defaults(handler=_calls)
+    watch = add("watch", "print a running gateway's call events as they happen")
+    watch.add_argument("--topic", action="append", help="topic pattern (repeatable; default: all)")
+    watch.add_argument("--call", help="only this CallSid")
+    watch.add_argument("--for", dest="seconds", type=float, help="stop after this many seconds")
+    watch.set_defaults(handler=_watch)
+
+
+def _call(args: argparse.Namespace) -> int:
+    body = {"to": args.to, **({"from": args.from_} if args.from_ else {})}
+    return _admin(
+        lambda: admin_client.request(args.url, args.token, "POST", "/admin/calls", body),
+        lambda call: f"placed {call['call_sid']} to {call['to_number']}: {call['state']}",
+    )
+
+
+def _calls(args: argparse.Namespace) -> int:
+    path = "/admin/calls" if args.all else "/admin/calls?state=live"
+    return _admin(
+        lambda: admin_client.request(args.url, args.token, "GET", path),
+        lambda data: admin_client.call_table(data["calls"]),
+    )
+
+
+def _watch(args: argparse.Namespace) -> int:
+    topics = args.topic or ["*"]
+    return _admin(lambda: admin_client.watch(args.url, args.token, topics, args.call, args.seconds), None)
+
+
+def _admin(operation: Any, show: Any) -> int:
+    try:
+        result = trio.run(operation)
+    except admin_client.AdminError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    if show is not None:
+        print(show(result))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import ipaddress
 import math
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -23,8 +24,9 @@ from actors.realtime import AudioFormat, SessionConfig, TurnDetection
 
 # Used only when TWILIO_AUTH_TOKEN is unset and the gateway is reachable from this
 # machine alone; the simulator signs with it by default. Never accepted elsewhere.
-DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"
+DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"  # public by design, loopback only
 DEV_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+DEV_ADMIN_TOKEN = "dev-admin-token"  # public by design, loopback only, like the Twilio one
 
 PROVIDERS = ("local", "openai", "azure-openai", "azure-voice-live")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -118,6 +120,14 @@ class Settings:
     local_agent_expire_after_s: float
     local_agent_accept_delay_ms: int
     local_agent_read_delay_ms: int
+    admin_token: Secret
+    instance_id: str
+    caller_id: str
+    admin_heartbeat_s: float
+    admin_idle_timeout_s: float
+    admin_outbox_events: int
+    admin_max_message_bytes: int
+    registry_retention_s: float
     log_level: str
     log_format: str
 
@@ -401,6 +411,16 @@ _FIELDS = (
         0,
         _integer(0, 60_000),
     ),
+    _Field("admin_token", "GATEWAY_ADMIN_TOKEN", "admin", "token", "", _secret),
+    _Field("instance_id", "GATEWAY_INSTANCE_ID", "server", "instance_id", "", _text),
+    _Field("caller_id", "GATEWAY_CALLER_ID", "admin", "caller_id", "", _e164_or_empty),
+    _Field("admin_heartbeat_s", None, "admin", "heartbeat_seconds", 15.0, _number(1, 600)),
+    _Field("admin_idle_timeout_s", None, "admin", "idle_timeout_seconds", 45.0, _number(2, 3600)),
+    _Field("admin_outbox_events", None, "admin", "outbox_events", 256, _integer(8, 100_000)),
+    _Field("admin_max_message_bytes", None, "admin", "max_message_bytes", 65536, _integer(1024, 1 << 24)),
+    _Field(
+        "registry_retention_s", None, "admin", "registry_retention_seconds", 3600.0, _number(0, 7 * 86400)
+    ),
     _Field(
         "log_level", "GATEWAY_LOG_LEVEL", "log", "level", "info", _choice("debug", "info", "warning", "error")
     ),
@@ -462,7 +482,8 @@ def _reject_unknown_keys(table: Mapping[str, Any], path: Path | None) -> None:
 
 
 def _complete(values: dict[str, Any], environ: Mapping[str, str]) -> Settings:
-    if not values["twilio_auth_token"]:
+    development = not values["twilio_auth_token"]  # and, as checked next, loopback only
+    if development:
         public_host = urlsplit(values["public_url"]).hostname if values["public_url"] else values["host"]
         if not (is_loopback(values["host"]) and is_loopback(public_host)):
             raise ConfigError(
@@ -470,6 +491,10 @@ def _complete(values: dict[str, Any], environ: Mapping[str, str]) -> Settings:
                 "(without it no webhook signature can be checked)"
             )
         values["twilio_auth_token"] = Secret(DEV_TWILIO_AUTH_TOKEN)
+    if development and not values["admin_token"]:
+        values["admin_token"] = Secret(DEV_ADMIN_TOKEN)
+    if not values["instance_id"]:
+        values["instance_id"] = f"{socket.gethostname()}-{os.getpid()}"
     _check_provider(values)
     if values["tools_transfer_to"] and not values["twilio_account_sid"]:
         raise ConfigError(

@@ -18,6 +18,8 @@ from quart_trio import QuartTrio
 
 from gateway import twiml
 from gateway.config import Settings
+from gateway.drain import Drain
+from gateway.operations import CallOperations
 from gateway.stream_tokens import StreamTokens
 from gateway.twilio_signature import is_valid_signature
 
@@ -27,8 +29,16 @@ _CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
 MAX_WEBHOOK_BYTES = 64 * 1024  # a voice webhook is a few hundred bytes of form fields
 
 
+DECLINE = "Sorry, we cannot take your call right now. Please call again later."
+
+
 def create_control_plane(
-    settings: Settings, tokens: StreamTokens, *, on_call: Callable[[str], None] | None = None
+    settings: Settings,
+    tokens: StreamTokens,
+    operations: CallOperations,
+    drain: Drain,
+    *,
+    on_call: Callable[[str], None] | None = None,
 ) -> QuartTrio:
     """The control-plane app; `on_call(call_sid)` runs for each accepted voice webhook (pre-warm)."""
     app = QuartTrio(__name__)
@@ -36,12 +46,9 @@ def create_control_plane(
 
     @app.post("/twilio/voice")
     async def twilio_voice() -> Response:
-        form = await request.form
-        params = {name: form.getlist(name) for name in form}
-        refusal = _signature_refusal(settings, params)
+        form, refusal = await _signed_form(settings)
         if refusal is not None:
-            log.warning("webhook.rejected", path=request.path, reason=refusal, client=request.remote_addr)
-            return _text(refusal, 403)
+            return refusal
         call_sid = form.get("CallSid", "")
         if not _CALL_SID.fullmatch(call_sid):
             log.warning("webhook.rejected", path=request.path, reason="CallSid missing or malformed")
@@ -52,18 +59,45 @@ def create_control_plane(
                 "webhook.rejected", path=request.path, reason="AccountSid mismatch", call_sid=call_sid
             )
             return _text("AccountSid does not match TWILIO_ACCOUNT_SID", 403)
+        if drain.draining:
+            log.info("call.declined", call_sid=call_sid, reason="draining")
+            return _twiml(twiml.say_and_hang_up(DECLINE))
         token = tokens.mint(call_sid)
         if on_call is not None:
             on_call(call_sid)
+        await operations.incoming(call_sid, form)
         log.info("call.webhook", call_sid=call_sid, direction=form.get("Direction", ""))
-        body = twiml.connect_stream(settings.stream_url, {"token": token})
-        return Response(body, 200, content_type="text/xml; charset=utf-8")
+        return _twiml(twiml.connect_stream(settings.stream_url, {"token": token}))
+
+    @app.post("/twilio/status")
+    async def twilio_status() -> Response:
+        form, refusal = await _signed_form(settings)
+        if refusal is not None:
+            return refusal
+        await operations.status_callback(form)
+        log.info("call.status", call_sid=form.get("CallSid", ""), status=form.get("CallStatus", ""))
+        return Response("", 204)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+async def _signed_form(settings: Settings) -> tuple[dict[str, str], Response | None]:
+    """The request's form fields, or a 403 (logged) if the Twilio signature does not hold."""
+    form = await request.form
+    params = {name: form.getlist(name) for name in form}
+    refusal = _signature_refusal(settings, params)
+    if refusal is None:
+        return {name: values[-1] for name, values in params.items()}, None
+    log.warning("webhook.rejected", path=request.path, reason=refusal, client=request.remote_addr)
+    return {}, _text(refusal, 403)
+
+
+def _twiml(body: str) -> Response:
+    return Response(body, 200, content_type="text/xml; charset=utf-8")
 
 
 def _signature_refusal(settings: Settings, params: dict[str, list[str]]) -> str | None:

@@ -20,6 +20,9 @@ class LiveCalls:
     def __contains__(self, call_sid: object) -> bool:
         return call_sid in self._calls
 
+    def get(self, call_sid: str) -> CallSupervisor | None:
+        return self._calls.get(call_sid)
+
     def add(self, supervisor: CallSupervisor) -> None:
         self._calls[supervisor.start.call_sid] = supervisor
         if self._idle.is_set():

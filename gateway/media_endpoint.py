@@ -24,8 +24,11 @@ from actors.message_socket import SocketClosed
 from actors.supervisor import CallSettings, CallSupervisor
 from actors.twilio_media import Start, TwilioMediaProtocol
 from gateway.config import Settings
+from gateway.events import CallEventSink, EventBus
 from gateway.live_calls import LiveCalls
+from gateway.operations import CallOperations
 from gateway.realtime_client import RealtimeConnector
+from gateway.registry import CallRegistry
 from gateway.sockets import ASGIMessageSocket
 from gateway.stream_tokens import Redemption, StreamTokens
 from gateway.twilio_rest import TwilioCallControl, TwilioRest
@@ -44,6 +47,9 @@ class MediaEndpoint:
         calls: LiveCalls,
         call_settings: CallSettings,
         rest: TwilioRest | None,
+        operations: CallOperations,
+        registry: CallRegistry,
+        bus: EventBus,
     ) -> None:
         self._settings = settings
         self._tokens = tokens
@@ -51,6 +57,9 @@ class MediaEndpoint:
         self._calls = calls
         self._call_settings = call_settings
         self._rest = rest
+        self._operations = operations
+        self._registry = registry
+        self._bus = bus
 
     async def __call__(
         self, scope: WebsocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -69,15 +78,27 @@ class MediaEndpoint:
         if start is None:
             return
         sid = start.call_sid
+        record = await self._registry.get(sid)
+        events = CallEventSink(self._bus, sid, record.direction if record else "inbound")
         control = TwilioCallControl(self._rest, sid) if self._rest is not None else None
         supervisor = CallSupervisor(
-            start, socket, protocol, self._ai.for_call(sid), self._call_settings, control=control
+            start,
+            socket,
+            protocol,
+            self._ai.for_call(sid),
+            self._call_settings,
+            control=control,
+            events=events,
         )
         self._calls.add(supervisor)
+        await self._operations.set_live(sid, start.stream_sid)
+        end_reason = "cancelled"
         try:
-            await supervisor.run()
+            end_reason = (await supervisor.run()).end.reason.value
         finally:
             self._calls.remove(supervisor)
+            with trio.CancelScope(shield=True):
+                await self._operations.set_ended(sid, end_reason)
 
     def _check_signature(self, scope: WebsocketScope) -> str | None:
         signature = _header(scope, b"x-twilio-signature")

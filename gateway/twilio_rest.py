@@ -52,12 +52,39 @@ class TwilioRest:
         self._attempts = attempts
         self._backoff_s = backoff_s
 
-    async def update_call(self, call_sid: str, form: dict[str, str]) -> dict[str, Any]:
-        return await self._post(f"/Calls/{call_sid}.json", form)
+    async def create_call(
+        self,
+        to: str,
+        from_: str,
+        *,
+        url: str,
+        status_callback: str,
+        timeout_s: int = 30,
+        machine_detection: str = "",
+    ) -> dict[str, Any]:
+        """Place a call; when answered, Twilio fetches `url` (our voice webhook) as for inbound calls."""
+        form: dict[str, str | list[str]] = {
+            "To": to,
+            "From": from_,
+            "Url": url,
+            "Method": "POST",
+            "StatusCallback": status_callback,
+            "StatusCallbackMethod": "POST",
+            # Repeated fields, one per event: a single space-separated field stops at "initiated".
+            "StatusCallbackEvent": ["initiated", "ringing", "answered", "completed"],
+            "Timeout": str(timeout_s),
+        }
+        if machine_detection:
+            form["MachineDetection"] = machine_detection
+        return await self._post("/Calls.json", form)
 
-    async def hang_up(self, call_sid: str) -> None:
+    async def update_call(self, call_sid: str, form: dict[str, str]) -> dict[str, Any]:
+        return await self._post(f"/Calls/{call_sid}.json", dict(form))
+
+    async def hang_up(self, call_sid: str, *, ringing: bool = False) -> None:
+        """End the call; a call still ringing is canceled (completed has no effect before answer)."""
         try:
-            await self.update_call(call_sid, {"Status": "completed"})
+            await self.update_call(call_sid, {"Status": "canceled" if ringing else "completed"})
         except TwilioRestError as exc:
             if exc.code not in ALREADY_ENDED:
                 raise
@@ -66,7 +93,7 @@ class TwilioRest:
     async def redirect(self, call_sid: str, twiml: str) -> None:
         await self.update_call(call_sid, {"Twiml": twiml})
 
-    async def _post(self, path: str, form: dict[str, str]) -> dict[str, Any]:
+    async def _post(self, path: str, form: dict[str, str | list[str]]) -> dict[str, Any]:
         url = self._base + path
         for attempt in range(1, self._attempts + 1):
             retryable = await self._attempt(url, form)
@@ -78,7 +105,7 @@ class TwilioRest:
             await trio.sleep(self._backoff_s * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 
-    async def _attempt(self, url: str, form: dict[str, str]) -> dict[str, Any] | TwilioRestError:
+    async def _attempt(self, url: str, form: dict[str, str | list[str]]) -> dict[str, Any] | TwilioRestError:
         """One request: the JSON answer, a retryable error to return, or a final error raised."""
         try:
             response = await self._client.post(url, data=form, auth=self._auth)

@@ -20,6 +20,11 @@ def connect_stream(stream_url: str, parameters: Mapping[str, str]) -> str:
     )
 
 
+def say_and_hang_up(text: str) -> str:
+    """A spoken sentence, then hang up: how the gateway declines a call it cannot take."""
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Say>{escape(text)}</Say><Hangup/></Response>'
+
+
 def dial(destination: str) -> str:
     """Transfer the call: `<Dial>` the destination (replaces the stream when set by REST)."""
     return f'<?xml version="1.0" encoding="UTF-8"?><Response><Dial>{escape(destination)}</Dial></Response>'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,27 +27,31 @@ class RestRequest:
 @dataclass
 class FakeTwilioRest:
     requests: list[RestRequest] = field(default_factory=list)
-    answers: list[tuple[int, dict]] = field(default_factory=list)  # served in order, then 200
+    answers: list[tuple[int, dict]] = field(default_factory=list)  # served in order, then defaults
     url: str = ""
 
     def app(self) -> QuartTrio:
         app = QuartTrio(__name__)
 
+        @app.post("/2010-04-01/Accounts/<account>/Calls.json")
+        async def create_call(account: str):
+            created = {"sid": "CA" + secrets.token_hex(16), "account_sid": account, "status": "queued"}
+            return await self._record(created, 201)
+
         @app.post("/2010-04-01/Accounts/<account>/Calls/<call>.json")
         async def update_call(account: str, call: str):
-            form = await request.form
-            user, _, password = (
-                base64.b64decode(request.headers["Authorization"].split()[1]).decode().partition(":")
-            )
-            self.requests.append(
-                RestRequest(request.path, {k: form.getlist(k) for k in form}, user, password)
-            )
-            if self.answers:
-                status, body = self.answers.pop(0)
-                return body, status
-            return {"sid": call, "account_sid": account, "status": "completed"}, 200
+            return await self._record({"sid": call, "account_sid": account, "status": "completed"}, 200)
 
         return app
+
+    async def _record(self, body: dict, status: int):
+        form = await request.form
+        credentials = base64.b64decode(request.headers["Authorization"].split()[1]).decode()
+        user, _, password = credentials.partition(":")
+        self.requests.append(RestRequest(request.path, {k: form.getlist(k) for k in form}, user, password))
+        if self.answers:
+            status, body = self.answers.pop(0)
+        return body, status
 
 
 @asynccontextmanager

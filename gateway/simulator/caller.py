@@ -111,11 +111,23 @@ async def simulate_call(
     *,
     caller: str = "+15005550006",
     called: str = "+15005550001",
+    call_sid: str | None = None,
+    direction: str = "inbound",
 ) -> CallReport:
-    """Place one simulated call; raise `SimulationError` if it cannot be set up."""
-    report = CallReport(call_sid="CA" + secrets.token_hex(16))
+    """Place one simulated call; raise `SimulationError` if it cannot be set up.
+
+    An outbound call placed by the gateway is played by passing the CallSid Twilio gave it
+    and `direction="outbound-api"`: Twilio then fetches the voice webhook once answered.
+    """
+    report = CallReport(call_sid=call_sid or "CA" + secrets.token_hex(16))
     stream_url, parameters = await _webhook(
-        gateway_url, auth_token, account_sid, report.call_sid, caller=caller, called=called
+        gateway_url,
+        auth_token,
+        account_sid,
+        report.call_sid,
+        caller=caller,
+        called=called,
+        direction=direction,
     )
     report.stream_url = stream_url
     answered = trio.current_time()
@@ -139,7 +151,14 @@ async def simulate_call(
 
 
 async def _webhook(
-    gateway_url: str, auth_token: str, account_sid: str, call_sid: str, *, caller: str, called: str
+    gateway_url: str,
+    auth_token: str,
+    account_sid: str,
+    call_sid: str,
+    *,
+    caller: str,
+    called: str,
+    direction: str,
 ) -> tuple[str, dict[str, str]]:
     url = gateway_url.rstrip("/") + "/twilio/voice"
     form = {
@@ -149,8 +168,8 @@ async def _webhook(
         "To": called,
         "Caller": caller,
         "Called": called,
-        "CallStatus": "ringing",
-        "Direction": "inbound",
+        "CallStatus": "ringing" if direction == "inbound" else "in-progress",
+        "Direction": direction,
         "ApiVersion": "2010-04-01",
     }
     signature = compute_signature(auth_token, url, {name: [value] for name, value in form.items()})

@@ -66,7 +66,8 @@ async def calls(settings: Settings, scripts: list[CallScript], concurrency: int)
             )
 
     async with trio.open_nursery() as nursery:
-        bound = await nursery.start(partial(serve, settings, stop=stop, handle_signals=False))
+        gateway = await nursery.start(partial(serve, settings, stop=stop, handle_signals=False))
+        bound = gateway.settings
         async with trio.open_nursery() as callers:
             for script in scripts:
                 callers.start_soon(one, script)

@@ -24,7 +24,7 @@ from gateway.local_agent.replies import clip
 from gateway.simulator.audio import caller_phrase
 
 REPO = Path(__file__).parents[2]
-AUTH_TOKEN = "e2e-twilio-auth-token-5f1c"
+AUTH_TOKEN = "e2e-twilio-auth-token-5f1c"  # a test value that must never be logged
 API_KEY = "sk-e2e-must-never-appear-in-logs"
 
 

@@ -13,23 +13,30 @@ import httpx2
 import trio
 import trio_websocket
 
-from gateway.app import serve
+from gateway.app import Gateway, serve
 from gateway.config import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, Settings, load_settings
 from gateway.simulator.caller import parse_connect_stream
 from gateway.twilio_signature import compute_signature
 
 
 @asynccontextmanager
-async def running_gateway(env: dict[str, str] | None = None, **overrides: object) -> AsyncIterator[Settings]:
+async def running(env: dict[str, str] | None = None, **overrides: object) -> AsyncIterator[Gateway]:
     """Serve on an ephemeral loopback port until the block ends; `overrides` replace settings."""
     settings = dataclasses.replace(load_settings(None, {"GATEWAY_PORT": "0", **(env or {})}), **overrides)
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        bound = await nursery.start(partial(serve, settings, stop=stop, handle_signals=False))
+        gateway = await nursery.start(partial(serve, settings, stop=stop, handle_signals=False))
         try:
-            yield bound
+            yield gateway
         finally:
             stop.set()
+
+
+@asynccontextmanager
+async def running_gateway(env: dict[str, str] | None = None, **overrides: object) -> AsyncIterator[Settings]:
+    """As `running`, for tests that need only the bound settings."""
+    async with running(env, **overrides) as gateway:
+        yield gateway.settings
 
 
 def new_call_sid() -> str:

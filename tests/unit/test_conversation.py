@@ -29,6 +29,6 @@ def test_turns_without_text_are_skipped_and_replay_is_bounded():
     conversation = Conversation(max_replay_chars=25)
     conversation.caller_turn("u0")  # never transcribed
     for index in range(10):
-        conversation.caller_keys(f"entry {index}")
+        conversation.add_text("user", f"entry {index}")
     replay = conversation.replay()
     assert [t.text for t in replay] == ["entry 7", "entry 8", "entry 9"]
