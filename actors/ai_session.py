@@ -36,11 +36,13 @@ from actors.conversation import Conversation
 from actors.dtmf import describe_keys
 from actors.errors import CloseCode, RemoteProtocolError
 from actors.events import CallEvents, NoEvents
+from actors.latency import LatencyHistogram
 from actors.message_socket import ConnectFailed, SocketClosed, SocketConnector
 from actors.messages import (
     AssistantAudio,
     BargeIn,
     CallEnd,
+    CallerFrame,
     EndReason,
     Heard,
     ItemHeard,
@@ -63,7 +65,7 @@ class AISession:
         connector: SocketConnector,
         settings: AISettings,
         *,
-        caller_audio: DropOldestChannel[bytes],
+        caller_audio: DropOldestChannel[CallerFrame],
         assistant_audio: DropOldestChannel[AssistantAudio],
         barge_ins: trio.MemorySendChannel[BargeIn],
         playout: trio.MemoryReceiveChannel[PlayoutReport],
@@ -85,6 +87,7 @@ class AISession:
         self._control = control
         self._events = events or NoEvents()
         self.stats = AISessionStats()
+        self.uplink_latency = LatencyHistogram()
         self.generation = 0
         self.conversation = Conversation()
         self._session: Session | None = None
@@ -217,10 +220,13 @@ class AISession:
     async def _send_caller_audio(self, session: Session) -> None:
         append = realtime.input_audio_append
         stats = self.stats
+        latency = self.uplink_latency
+        now = trio.current_time
         try:
-            async for audio in self._caller_audio:
+            async for received_at, audio in self._caller_audio:
                 await session.socket.send(append(audio))
                 stats.appends_sent += 1
+                latency.record(now() - received_at)
         except SocketClosed:
             return  # the receive loop sees the same close and ends the session
 
@@ -307,7 +313,9 @@ class AISession:
         session.received_ms[item] = session.received_ms.get(item, 0.0) + len(event.audio) / self._bytes_per_ms
         session.open_items.add(item)
         session.response_items.setdefault(event.response_id, set()).add(item)
-        self._assistant_audio.send_nowait(AssistantAudio(self.generation, item, event.audio))
+        self._assistant_audio.send_nowait(
+            AssistantAudio(self.generation, item, event.audio, received_at=trio.current_time())
+        )
 
     def _on_audio_done(self, session: Session, event: realtime.AudioDone) -> None:
         if event.response_id in session.interrupted:

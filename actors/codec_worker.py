@@ -17,7 +17,7 @@ import trio
 
 from actors import g711
 from actors.channels import DropOldestChannel
-from actors.messages import AssistantAudio
+from actors.messages import AssistantAudio, CallerFrame
 from actors.resample import TAPS, Downsampler, Upsampler
 
 # Zeros fed after an item's last sample push the filter's delayed tail (1.67 ms) out.
@@ -27,8 +27,8 @@ _TAIL = np.zeros(TAPS // 2, dtype=np.int16)
 class CodecWorker:
     def __init__(
         self,
-        caller_ulaw: DropOldestChannel[bytes],
-        caller_pcm: DropOldestChannel[bytes],
+        caller_ulaw: DropOldestChannel[CallerFrame],
+        caller_pcm: DropOldestChannel[CallerFrame],
         assistant_pcm: DropOldestChannel[AssistantAudio],
         assistant_ulaw: DropOldestChannel[AssistantAudio],
     ) -> None:
@@ -49,12 +49,12 @@ class CodecWorker:
     async def _uplink(self) -> None:
         dropped = 0
         try:
-            async for frame in self._caller_ulaw:
+            async for received_at, frame in self._caller_ulaw:
                 if self._caller_ulaw.stats.dropped != dropped:
                     dropped = self._caller_ulaw.stats.dropped
                     self._upsampler.reset()
                 pcm = self._upsampler.process(g711.decode(frame))
-                self._caller_pcm.send_nowait(pcm.tobytes())
+                self._caller_pcm.send_nowait((received_at, pcm.tobytes()))
         finally:
             self._caller_pcm.close()
 
@@ -63,7 +63,7 @@ class CodecWorker:
             async for piece in self._assistant_pcm:
                 ulaw = self._transcode(piece)
                 self._assistant_ulaw.send_nowait(
-                    AssistantAudio(piece.generation, piece.item_id, ulaw, piece.item_done)
+                    AssistantAudio(piece.generation, piece.item_id, ulaw, piece.item_done, piece.received_at)
                 )
         finally:
             self._assistant_ulaw.close()

@@ -29,6 +29,7 @@ import trio
 
 from actors.channels import DropOldestChannel
 from actors.events import CallEvents, NoEvents
+from actors.latency import LatencyHistogram
 from actors.message_socket import MessageSocket, SocketClosed
 from actors.messages import (
     AssistantAudio,
@@ -54,6 +55,7 @@ FRAME_MS = 20.0
 class _Frame:
     item_id: str
     payload: bytes
+    received_at: float = 0.0  # set on a frame that can leave at once: its latency is measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ class DownlinkWriter:
         self.stale_discarded = 0
         self.underruns = 0
         self.clear_latencies: list[float] = []
+        self.latency = LatencyHistogram()  # AI delta in -> its first frame out, when not held for pacing
 
     async def run(self) -> CallEnd | None:
         end: CallEnd | None = None
@@ -129,9 +132,8 @@ class DownlinkWriter:
                 self._queue.popleft()
                 await self._send_mark(item_end=entry.item_id)
                 continue
-            wait_ms = self.clock.lead_ms(trio.current_time()) - self._lead_ms
-            if wait_ms >= 0.5:  # below that, float error would make a sleep return at once: a spin
-                await trio.sleep(wait_ms / 1000)
+            if not self._may_send_now():  # (under 0.5 ms a sleep may return at once: a spin)
+                await trio.sleep((self.clock.lead_ms(trio.current_time()) - self._lead_ms) / 1000)
                 continue  # a barge-in may have emptied the queue meanwhile
             self._queue.popleft()
             await self._send_frame(entry)
@@ -147,11 +149,14 @@ class DownlinkWriter:
         if piece.item_id != self._pending_item:
             self._flush_pending()
             self._pending_item = piece.item_id
+        # Only a frame that can leave at once measures the gateway: others wait on purpose.
+        stamp = piece.received_at if not self._queue and self._may_send_now() else 0.0
         pending = self._pending
         pending += piece.audio
         whole = len(pending) - len(pending) % FRAME_BYTES
         for start in range(0, whole, FRAME_BYTES):
-            self._queue.append(_Frame(piece.item_id, bytes(pending[start : start + FRAME_BYTES])))
+            self._queue.append(_Frame(piece.item_id, bytes(pending[start : start + FRAME_BYTES]), stamp))
+            stamp = 0.0
         del pending[:whole]
         if piece.item_done:
             self._flush_pending()
@@ -165,9 +170,15 @@ class DownlinkWriter:
             self._queue.append(_Frame(self._pending_item, bytes(self._pending)))
             self._pending.clear()
 
+    def _may_send_now(self) -> bool:
+        return self.clock.lead_ms(trio.current_time()) - self._lead_ms < 0.5
+
     async def _send_frame(self, frame: _Frame) -> None:
         await self._socket.send(self._protocol.media(frame.payload))
-        self.clock.sent_frame(trio.current_time(), frame.item_id, len(frame.payload) / 8)
+        now = trio.current_time()
+        if frame.received_at:
+            self.latency.record(now - frame.received_at)
+        self.clock.sent_frame(now, frame.item_id, len(frame.payload) / 8)
         self.frames_out += 1
         if not self._playing:
             self._playing = True

@@ -25,6 +25,12 @@ class AssistantAudio:
     item_id: str
     audio: bytes
     item_done: bool = False
+    received_at: float = 0.0  # trio clock time the AI's delta arrived (0: not measured)
+
+
+# A caller frame: (trio clock time it arrived from Twilio, audio bytes). A bare tuple:
+# 50 of these a second per call, and a tuple is the cheapest carrier.
+CallerFrame = tuple[float, bytes]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ class CallSummary:
     account_sid: str
     started_at: float  # Unix time
     duration_s: float
+    extras: dict[str, Any]  # what the gateway adds: direction, masked numbers
     end: CallEnd
     audio_format: str
     frames_in: int
@@ -42,15 +43,16 @@ class CallSummary:
     ai_errors: int = 0
     ai_tool_calls: int = 0
     ai_usage: dict[str, int] = field(default_factory=dict)
+    uplink_latency_ms: dict[str, Any] = field(default_factory=dict)  # caller frame in -> sent to the AI
+    downlink_latency_ms: dict[str, Any] = field(default_factory=dict)  # AI delta in -> first frame out
 
     def log_fields(self) -> dict[str, Any]:
         """Flat fields for the `call.summary` log record."""
-        fields = {
-            name: getattr(self, name)
-            for name in self.__dataclass_fields__
-            if name not in {"end", "started_at"}
-        }
+        skipped = {"end", "started_at", "extras"}
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in skipped}
+        fields.update(self.extras)
         fields["started_at"] = datetime.fromtimestamp(self.started_at, UTC).isoformat()
+        fields["ended_at"] = datetime.fromtimestamp(self.started_at + self.duration_s, UTC).isoformat()
         fields["duration_s"] = round(self.duration_s, 3)
         fields["end_reason"] = self.end.reason.value
         fields["end_detail"] = self.end.detail

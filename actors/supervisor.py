@@ -32,7 +32,7 @@ from actors.errors import CloseCode
 from actors.events import CallEvents, NoEvents
 from actors.keypad import Keypad
 from actors.message_socket import MessageSocket, SocketConnector
-from actors.messages import AssistantAudio, BargeIn, CallEnd, EndReason, PlayoutReport
+from actors.messages import AssistantAudio, BargeIn, CallEnd, CallerFrame, EndReason, PlayoutReport
 from actors.realtime import AudioFormat
 from actors.summary import CallSummary
 from actors.twilio_media import Dtmf, Mark, Start, TwilioMediaProtocol
@@ -70,8 +70,10 @@ class CallSupervisor:
         *,
         control: CallControl | None = None,
         events: CallEvents | None = None,
+        summary_extras: dict[str, Any] | None = None,
     ) -> None:
         self.start = start
+        self._summary_extras = summary_extras or {}
         self._twilio = twilio
         self._protocol = protocol
         self._settings = settings
@@ -129,8 +131,8 @@ class CallSupervisor:
     ) -> None:
         settings = self._settings
         transcode = settings.ai.config.audio_format is AudioFormat.PCM24K
-        caller = DropOldestChannel[bytes]("caller_audio", settings.caller_audio_frames)
-        caller_pcm = DropOldestChannel[bytes]("caller_pcm", settings.caller_audio_frames)
+        caller = DropOldestChannel[CallerFrame]("caller_audio", settings.caller_audio_frames)
+        caller_pcm = DropOldestChannel[CallerFrame]("caller_pcm", settings.caller_audio_frames)
         assistant = DropOldestChannel[AssistantAudio]("assistant_audio", settings.assistant_audio_pieces)
         assistant_ulaw = DropOldestChannel[AssistantAudio]("assistant_ulaw", settings.assistant_audio_pieces)
         barge_in_tx, barge_in_rx = trio.open_memory_channel[BargeIn](8)
@@ -191,6 +193,7 @@ class CallSupervisor:
             account_sid=self.start.account_sid,
             started_at=started_wall,
             duration_s=duration,
+            extras=self._summary_extras,
             end=end,
             audio_format=self._settings.ai.config.audio_format.value,
             frames_in=self.reader.frames_in,
@@ -217,4 +220,6 @@ class CallSupervisor:
             ai_errors=ai.errors,
             ai_tool_calls=ai.tool_calls,
             ai_usage=dict(ai.usage),
+            uplink_latency_ms=self.ai.uplink_latency.summary(),
+            downlink_latency_ms=writer.latency.summary(),
         )

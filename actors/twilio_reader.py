@@ -18,7 +18,7 @@ from actors import g711
 from actors.channels import DropOldestChannel
 from actors.errors import RemoteProtocolError
 from actors.message_socket import MessageSocket, SocketClosed
-from actors.messages import CallEnd, EndReason
+from actors.messages import CallEnd, CallerFrame, EndReason
 from actors.twilio_media import Dtmf, Mark, Media, Stop, TwilioMediaProtocol
 from actors.vad import EnergyVAD, SpeechStarted
 
@@ -29,7 +29,7 @@ class TwilioReader:
         socket: MessageSocket,
         protocol: TwilioMediaProtocol,
         *,
-        caller_audio: DropOldestChannel[bytes],
+        caller_audio: DropOldestChannel[CallerFrame],
         marks: trio.MemorySendChannel[Mark],
         dtmf: trio.MemorySendChannel[Dtmf],
         speech: tuple[EnergyVAD, trio.MemorySendChannel[float]] | None = None,
@@ -57,10 +57,11 @@ class TwilioReader:
         receive = self._socket.receive
         parse = self._protocol.receive
         caller_audio = self._caller_audio
+        now = trio.current_time
         while True:
             event = parse(await receive())
             if type(event) is Media:
-                caller_audio.send_nowait(event.payload)
+                caller_audio.send_nowait((now(), event.payload))
                 self.frames_in += 1
                 if self._speech is not None:
                     await self._listen(event.payload)
