@@ -146,6 +146,7 @@ class AISession:
             delay = 0.0 if outcome.immediate else self._backoff(failures)
             self.stats.reconnects += 1
             log.warning("ai.reconnecting", reason=outcome.reason, attempt=failures, delay_s=delay)
+            self._events.publish("ai.reconnecting", {"reason": outcome.reason, "attempt": failures})
             await trio.sleep(delay)
 
     def _backoff(self, failures: int) -> float:
@@ -174,10 +175,13 @@ class AISession:
     # ---- one session --------------------------------------------------------------
 
     async def _run_session(self, first: bool) -> Reconnect | CallEnd:
+        asked = trio.current_time()
         try:
             async with self._connector.connect() as socket:
                 session = Session(socket, trio.current_time())
                 self.stats.sessions += 1
+                connect_s = round(session.started - asked, 6)
+                self._events.publish("ai.session", {"session": self.stats.sessions, "connect_s": connect_s})
                 self._session = session
                 try:
                     return await self._session_body(session, first)

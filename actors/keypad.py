@@ -50,6 +50,6 @@ class Keypad:
     async def _emit(self, keys: str | None) -> None:
         if keys:
             self.entries += 1
-            log.info("call.dtmf", keys=keys)
+            log.info("call.dtmf", digits=len(keys))  # digits may be a PIN: never logged
             self._events.publish("dtmf", {"keys": keys})
             await self._entries.send(keys)

@@ -59,6 +59,15 @@ class CallSettings:
     assistant_audio_pieces: int = 2048  # provider deltas waiting for playout (the AI's backlog)
 
 
+@dataclass(frozen=True, slots=True)
+class CallCounters:
+    frames_in: int
+    frames_out: int
+    underruns: int
+    drops: dict[str, int]  # by channel
+    depths: dict[str, int]  # items queued now, by channel
+
+
 class CallSupervisor:
     def __init__(
         self,
@@ -86,6 +95,17 @@ class CallSupervisor:
     def say(self, text: str) -> None:
         """An operator asks the AI to tell the caller `text` next; refused if 8 are already waiting."""
         self._operator_tx.send_nowait(text)
+
+    def counters(self) -> CallCounters:
+        """The call's running totals, read by a metrics scrape (nothing is counted twice per frame)."""
+        writer = self.writer
+        return CallCounters(
+            frames_in=self.reader.frames_in,
+            frames_out=writer.frames_out,
+            underruns=writer.underruns,
+            drops={channel.name: channel.stats.dropped for channel in self.channels},
+            depths={channel.name: len(channel) for channel in self.channels},
+        )
 
     def end(self, end: CallEnd) -> None:
         """End the call for `end.reason` unless it already ended; every actor is cancelled."""

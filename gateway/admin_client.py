@@ -96,6 +96,8 @@ def describe(event: dict[str, Any]) -> str:
         "transcript": lambda: f"{data['role']}: {data['text']}",
         "barge_in": lambda: f"caller interrupted (clear in {data['clear_latency_ms']} ms)",
         "dtmf": lambda: f"keys {data['keys']}",
+        "ai.session": lambda: f"AI session {data['session']} open after {data['connect_s']} s",
+        "ai.reconnecting": lambda: f"AI reconnecting (attempt {data['attempt']}): {data['reason']}",
         "metrics": lambda: f"{data['live_calls']} live calls, {data['admin_clients']} watching",
     }.get(event["topic"], lambda: "")()
     return f"{when}  {event['call_sid'] or '-':<34}  {event['topic']:<12}  {details}".rstrip()

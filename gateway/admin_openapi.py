@@ -188,6 +188,7 @@ OPENAPI: dict[str, Any] = {
                     "instance": {"type": "string"},
                     "created_at": {"type": "number"},
                     "stream_sid": {"type": "string"},
+                    "answered_at": {"type": ["number", "null"]},
                     "live_at": {"type": ["number", "null"]},
                     "ended_at": {"type": ["number", "null"]},
                     "end_reason": {"type": "string"},

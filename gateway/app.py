@@ -4,9 +4,14 @@
 endpoint, everything else to the quart-trio control plane. `serve` binds the listening
 socket itself (so port 0 works and accepted sockets inherit `TCP_USER_TIMEOUT`: hypercorn
 writes under a shield that no timeout of ours can break, trio-stack pitfall 1), starts
-the local agent when it is the provider, runs hypercorn, and on SIGINT/SIGTERM ends
-every live call with 1001 and its summary before hypercorn is told to stop (hypercorn
-would otherwise cut WebSockets with 1006 after its grace period).
+the local agent when it is the provider and runs hypercorn.
+
+Stopping is a drain. On SIGTERM or SIGINT (or `stop`), the process stops taking calls at
+once (`/readyz` 503, webhooks decline politely) and keeps serving its live calls until
+they end or `GATEWAY_DRAIN_SECONDS` pass; a second signal cuts the wait short. Then each
+remaining call is ended in order: AI stopped, Twilio socket closed with 1001, summary
+written. Only then is hypercorn told to stop (it would otherwise cut WebSockets with
+1006 after its grace period). No call is ever cut by a bare cancel.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import signal
 import socket
 from collections import Counter
+from collections.abc import Awaitable
 from functools import partial
 
 import httpx2
@@ -27,6 +33,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from actors.errors import CloseCode
 from actors.messages import CallEnd, EndReason
 from gateway.admin_api import admin_blueprint
+from gateway.admission import Admission
 from gateway.call_setup import call_settings
 from gateway.config import Settings
 from gateway.control_plane import create_control_plane
@@ -35,6 +42,7 @@ from gateway.events import EventBus
 from gateway.live_calls import LiveCalls
 from gateway.local_agent import AgentOptions, serve_local_agent
 from gateway.media_endpoint import MediaEndpoint
+from gateway.metrics import GatewayMetrics
 from gateway.operations import CallOperations
 from gateway.realtime_client import RealtimeConnector, RealtimeEndpoint
 from gateway.registry import InMemoryRegistry
@@ -59,13 +67,26 @@ class Gateway:
         self.registry = InMemoryRegistry(settings.registry_retention_s)
         self.bus = EventBus()
         self.drain = Drain()
+        self.admission = Admission(settings.max_calls, self.calls, self.tokens, self.drain)
+        self.metrics = GatewayMetrics(
+            self.calls,
+            max_calls=settings.max_calls,
+            admin_clients=lambda: len(self.bus),
+            ready=self.admission.ready,
+            draining=lambda: self.drain.draining,
+        )
         self.ai = ai
         self.operations = CallOperations(
-            settings, registry=self.registry, bus=self.bus, live=self.calls, drain=self.drain, rest=rest
+            settings,
+            registry=self.registry,
+            bus=self.bus,
+            live=self.calls,
+            admission=self.admission,
+            rest=rest,
         )
         prewarm = ai.prewarm if settings.ai_prewarm else None
         self._control = create_control_plane(
-            settings, self.tokens, self.operations, self.drain, on_call=prewarm
+            settings, self.tokens, self.operations, self.admission, self.metrics, on_call=prewarm
         )
         self._control.register_blueprint(admin_blueprint(settings, self.operations, self.bus))
         self._media = MediaEndpoint(
@@ -78,6 +99,7 @@ class Gateway:
             operations=self.operations,
             registry=self.registry,
             bus=self.bus,
+            metrics=self.metrics,
         )
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
@@ -110,13 +132,15 @@ async def serve(
     handle_signals: bool = True,
     task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the gateway until `stop` is set (or SIGINT/SIGTERM); `task_status` gets the running Gateway."""
+    """Run the gateway until `stop` is set (or SIGINT/SIGTERM) and the drain is over;
+    `task_status` gets the running Gateway."""
     stop = trio.Event() if stop is None else stop
+    hurry = trio.Event()  # a second signal: end the remaining calls now
     listener = _listen(settings.host, settings.port)
     settings = settings.bound_to(listener.getsockname()[1])
     async with trio.open_nursery() as services, httpx2.AsyncClient(timeout=10) as http:
         if handle_signals:
-            services.start_soon(_stop_on_signal, stop)
+            services.start_soon(_follow_signals, stop, hurry)
         endpoint = await _ai_endpoint(settings, services)
         connector = RealtimeConnector(
             endpoint,
@@ -136,9 +160,7 @@ async def serve(
             _log_started(settings, endpoint)
             task_status.started(gateway)
             await stop.wait()
-            log.info("gateway.stopping", live_calls=len(gateway.calls))
-            end = CallEnd(EndReason.SHUTDOWN, "gateway stopping", CloseCode.GOING_AWAY)
-            await gateway.calls.end_all(end, CALL_END_GRACE_SECONDS)
+            await _drain(gateway, settings.drain_seconds, hurry)
             hypercorn_stop.set()
         services.cancel_scope.cancel()
     log.info("gateway.stopped")
@@ -189,12 +211,41 @@ def _hypercorn_config(listener: socket.socket) -> hypercorn.config.Config:
     return config
 
 
-async def _stop_on_signal(stop: trio.Event) -> None:
+async def _follow_signals(stop: trio.Event, hurry: trio.Event) -> None:
+    """The first SIGINT/SIGTERM starts the drain; the next ends the remaining calls now."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
-            log.info("gateway.signal", signal=signal.Signals(signum).name)
-            stop.set()
-            return
+            action = "end_calls" if stop.is_set() else "drain"
+            log.info("gateway.signal", signal=signal.Signals(signum).name, action=action)
+            (hurry if stop.is_set() else stop).set()
+
+
+async def _drain(gateway: Gateway, deadline_s: float, hurry: trio.Event) -> None:
+    """Take no new calls; let live ones finish until the deadline (or `hurry`); end the rest."""
+    gateway.drain.start("signal", len(gateway.calls), deadline_s)
+    with trio.move_on_after(deadline_s):
+        async with trio.open_nursery() as race:
+            race.start_soon(_then_cancel, race.cancel_scope, _calls_over(gateway))
+            race.start_soon(_then_cancel, race.cancel_scope, hurry.wait())
+    if gateway.calls:
+        cause = "second_signal" if hurry.is_set() else "deadline"
+        log.warning("gateway.drain_deadline", live_calls=len(gateway.calls), cause=cause)
+    log.info("gateway.stopping", live_calls=len(gateway.calls))
+    end = CallEnd(EndReason.SHUTDOWN, "gateway stopping", CloseCode.GOING_AWAY)
+    await gateway.calls.end_all(end, CALL_END_GRACE_SECONDS)
+
+
+async def _calls_over(gateway: Gateway) -> None:
+    """Until no call is live and none is on its way (answered, stream not up yet)."""
+    while gateway.admission.in_flight:
+        await gateway.calls.wait_idle()
+        if gateway.admission.in_flight:
+            await trio.sleep(0.1)  # an answered call's stream may still arrive
+
+
+async def _then_cancel(scope: trio.CancelScope, waiting: Awaitable[object]) -> None:
+    await waiting
+    scope.cancel()
 
 
 def _log_started(settings: Settings, endpoint: RealtimeEndpoint) -> None:

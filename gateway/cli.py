@@ -134,7 +134,12 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        instance=settings.instance_id,
+        mask_numbers=settings.log_phone_numbers == "masked",
+    )
     trio.run(serve, settings)
     return 0
 

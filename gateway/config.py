@@ -128,8 +128,12 @@ class Settings:
     admin_outbox_events: int
     admin_max_message_bytes: int
     registry_retention_s: float
+    max_calls: int
+    drain_seconds: float
+    metrics_token: Secret
     log_level: str
     log_format: str
+    log_phone_numbers: str
 
     def bound_to(self, port: int) -> Settings:
         """These settings once the listening socket is bound to `port` (which may differ when 0
@@ -421,10 +425,21 @@ _FIELDS = (
     _Field(
         "registry_retention_s", None, "admin", "registry_retention_seconds", 3600.0, _number(0, 7 * 86400)
     ),
+    _Field("max_calls", "GATEWAY_MAX_CALLS", "server", "max_calls", 200, _integer(1, 100_000)),
+    _Field("drain_seconds", "GATEWAY_DRAIN_SECONDS", "server", "drain_seconds", 300.0, _number(0, 86_400)),
+    _Field("metrics_token", "GATEWAY_METRICS_TOKEN", "metrics", "token", "", _secret),
     _Field(
         "log_level", "GATEWAY_LOG_LEVEL", "log", "level", "info", _choice("debug", "info", "warning", "error")
     ),
     _Field("log_format", "GATEWAY_LOG_FORMAT", "log", "format", "auto", _choice("auto", "json", "console")),
+    _Field(
+        "log_phone_numbers",
+        "GATEWAY_LOG_PHONE_NUMBERS",
+        "log",
+        "phone_numbers",
+        "masked",
+        _choice("masked", "full"),
+    ),
 )
 
 

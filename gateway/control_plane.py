@@ -1,15 +1,21 @@
-"""Control-plane HTTP routes on quart-trio: the Twilio voice webhook and health.
+"""Control-plane HTTP routes on quart-trio: the Twilio webhooks, health, readiness, metrics.
 
 `POST /twilio/voice` is what a Twilio number's Voice URL points at. The request must
 carry an `X-Twilio-Signature` over the public URL and every form field (403 otherwise,
 logged with the reason); the answer is TwiML connecting the call to the media stream,
 with a one-time token bound to the CallSid as a `<Parameter>` (Twilio drops query
-strings from stream URLs).
+strings from stream URLs), or, when admission refuses (draining, at capacity), TwiML
+that declines politely.
+
+`GET /healthz` says the process is alive; `GET /readyz` whether it takes calls (503 with
+the reason otherwise); `GET /metrics` is the Prometheus exposition, behind a bearer
+token (`GATEWAY_METRICS_TOKEN`; open without one only in development mode).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 
 import structlog
@@ -17,8 +23,9 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from gateway import twiml
+from gateway.admission import Admission
 from gateway.config import Settings
-from gateway.drain import Drain
+from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.operations import CallOperations
 from gateway.stream_tokens import StreamTokens
 from gateway.twilio_signature import is_valid_signature
@@ -36,7 +43,8 @@ def create_control_plane(
     settings: Settings,
     tokens: StreamTokens,
     operations: CallOperations,
-    drain: Drain,
+    admission: Admission,
+    metrics: GatewayMetrics,
     *,
     on_call: Callable[[str], None] | None = None,
 ) -> QuartTrio:
@@ -59,8 +67,16 @@ def create_control_plane(
                 "webhook.rejected", path=request.path, reason="AccountSid mismatch", call_sid=call_sid
             )
             return _text("AccountSid does not match TWILIO_ACCOUNT_SID", 403)
-        if drain.draining:
-            log.info("call.declined", call_sid=call_sid, reason="draining")
+        declined = admission.refusal()
+        if declined is not None:
+            metrics.admission_rejects.labels(declined.value).inc()
+            log.info(
+                "call.declined",
+                call_sid=call_sid,
+                reason=declined.value,
+                in_flight=admission.in_flight,
+                max_calls=admission.max_calls,
+            )
             return _twiml(twiml.say_and_hang_up(DECLINE))
         token = tokens.mint(call_sid)
         if on_call is not None:
@@ -82,6 +98,21 @@ def create_control_plane(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/readyz")
+    async def readyz() -> tuple[dict[str, object], int]:
+        refusal = admission.refusal()
+        body: dict[str, object] = {"in_flight": admission.in_flight, "max_calls": admission.max_calls}
+        if refusal is None:
+            return {"status": "ready", **body}, 200
+        return {"status": "not_ready", "reason": refusal.value, **body}, 503
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        refusal = _metrics_refusal(settings)
+        if refusal is not None:
+            return _text(refusal, 401)
+        return Response(metrics.render(), 200, content_type=CONTENT_TYPE)
+
     return app
 
 
@@ -94,6 +125,18 @@ async def _signed_form(settings: Settings) -> tuple[dict[str, str], Response | N
         return {name: values[-1] for name, values in params.items()}, None
     log.warning("webhook.rejected", path=request.path, reason=refusal, client=request.remote_addr)
     return {}, _text(refusal, 403)
+
+
+def _metrics_refusal(settings: Settings) -> str | None:
+    token = settings.metrics_token.reveal()
+    if not token:
+        if settings.development_mode:
+            return None
+        return "metrics need GATEWAY_METRICS_TOKEN; scrape with it as a bearer token"
+    given = request.headers.get("Authorization", "")
+    if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return "missing or wrong bearer token"
+    return None
 
 
 def _twiml(body: str) -> Response:

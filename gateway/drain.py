@@ -1,4 +1,9 @@
-"""Draining: the process keeps its live calls and takes no new ones."""
+"""Draining: the process keeps its live calls and takes no new ones.
+
+An operator starts a drain over the admin API (the process stays up, e.g. before a
+rollout); SIGTERM starts one too, with a deadline after which the remaining calls are
+ended in order (see `gateway.app`).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,11 @@ class Drain:
         self.draining = False
         self.started_at: float | None = None
 
-    def start(self) -> bool:
+    def start(self, trigger: str, live_calls: int, deadline_s: float | None = None) -> bool:
         """Stop taking calls; True the first time."""
         if self.draining:
             return False
         self.draining = True
         self.started_at = time.time()
-        log.info("gateway.draining")
+        log.info("gateway.draining", trigger=trigger, live_calls=live_calls, deadline_s=deadline_s)
         return True

@@ -6,6 +6,7 @@ to that client's outbox, a drop-oldest channel. A client that reads slowly or no
 loses its oldest events (and is told how many); nobody else waits for it.
 
 Topics: `call.started`, `call.state`, `call.ended`, `transcript`, `barge_in`, `dtmf`,
+`ai.session` (an AI session opened: its number and connect time), `ai.reconnecting`,
 `metrics`. Patterns use `*` as a wildcard (`call.*`, `*`).
 """
 
@@ -14,13 +15,23 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from actors.channels import DropOldestChannel
 
-TOPICS = ("call.started", "call.state", "call.ended", "transcript", "barge_in", "dtmf", "metrics")
+TOPICS = (
+    "call.started",
+    "call.state",
+    "call.ended",
+    "transcript",
+    "barge_in",
+    "dtmf",
+    "ai.session",
+    "ai.reconnecting",
+    "metrics",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +117,22 @@ class EventBus:
                 subscriber.offer(event)
 
 
-class CallEventSink:
-    """`CallEvents` for one call: stamps its CallSid and direction, hands on to the bus."""
+EventObserver = Callable[[str, Mapping[str, Any], str], None]  # topic, data, direction
 
-    def __init__(self, bus: EventBus, call_sid: str, direction: str) -> None:
+
+class CallEventSink:
+    """`CallEvents` for one call: stamps its CallSid and direction, shows the event to the
+    observer (metrics), hands it on to the bus."""
+
+    def __init__(
+        self, bus: EventBus, call_sid: str, direction: str, observer: EventObserver | None = None
+    ) -> None:
         self._bus = bus
         self._call_sid = call_sid
         self._direction = direction
+        self._observer = observer
 
     def publish(self, topic: str, data: Mapping[str, Any]) -> None:
+        if self._observer is not None:
+            self._observer(topic, data, self._direction)
         self._bus.publish(topic, data, call_sid=self._call_sid, direction=self._direction)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import trio
 
 from actors.messages import CallEnd
@@ -16,6 +18,9 @@ class LiveCalls:
 
     def __len__(self) -> int:
         return len(self._calls)
+
+    def __iter__(self) -> Iterator[CallSupervisor]:
+        return iter(list(self._calls.values()))
 
     def __contains__(self, call_sid: object) -> bool:
         return call_sid in self._calls
@@ -33,6 +38,10 @@ class LiveCalls:
             del self._calls[supervisor.start.call_sid]
         if not self._calls:
             self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Until no call is live."""
+        await self._idle.wait()
 
     async def end_all(self, end: CallEnd, grace_seconds: float) -> None:
         """End every call and wait (bounded) until each has closed and written its summary."""

@@ -4,28 +4,79 @@ Configured once at start-up. structlog renders our own events with orjson straig
 stdout (4 us a line); third-party libraries that use stdlib `logging` (hypercorn,
 trio-websocket) go through structlog's ProcessorFormatter into the same JSON shape.
 Call context (`call_sid`, `stream_sid`, `actor`) comes from contextvars bound by the
-call supervisor. Nothing on the per-frame path logs at info.
+call supervisor; `instance` is stamped on every line. Nothing on the per-frame path
+logs at info. The events and their fields are documented in `gateway/log_schema.py`.
+
+Phone numbers are masked on the way out (`+15551234567` -> `+*******4567`) wherever
+they appear, in any field at any depth, unless the operator asks for them in full.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import orjson
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+Processor = Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]
+
+# E.164 as Twilio writes it: "+" and 7 to 15 digits, not part of a longer run of digits.
+_PHONE = re.compile(r"(?<![\d+])\+([1-9]\d{2,10})(\d{4})(?!\d)")
 
 
-def configure_logging(level: str = "info", fmt: str = "auto") -> None:
-    console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
-    shared: list[Any] = [
+def mask_phone_numbers(text: str) -> str:
+    """Every E.164 number in `text` with all but its last four digits starred."""
+    return _PHONE.sub(lambda m: "+" + "*" * len(m.group(1)) + m.group(2), text)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_phone_numbers(value) if "+" in value else value
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
+
+
+def _mask_processor(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event.items():
+        if not isinstance(value, int | float | bool | None):
+            event[key] = _masked(value)
+    return event
+
+
+def _instance_processor(instance: str) -> Processor:
+    def add_instance(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event.setdefault("instance", instance)
+        return event
+
+    return add_instance
+
+
+def processors(instance: str, mask_numbers: bool = True) -> list[Any]:
+    """Everything a line goes through before rendering (shared with the schema tests)."""
+    chain: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _instance_processor(instance),
     ]
+    if mask_numbers:
+        chain.append(_mask_processor)
+    return chain
+
+
+def configure_logging(
+    level: str = "info", fmt: str = "auto", *, instance: str = "", mask_numbers: bool = True
+) -> None:
+    console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
+    shared = processors(instance, mask_numbers)
     if console:
         renderer: Any = structlog.dev.ConsoleRenderer()
         factory: Any = structlog.PrintLoggerFactory(sys.stdout)

@@ -15,6 +15,9 @@ error that caused them. Then the call runs under its own supervisor.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import structlog
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
@@ -26,9 +29,10 @@ from actors.twilio_media import Start, TwilioMediaProtocol
 from gateway.config import Settings
 from gateway.events import CallEventSink, EventBus
 from gateway.live_calls import LiveCalls
+from gateway.metrics import GatewayMetrics
 from gateway.operations import CallOperations
 from gateway.realtime_client import RealtimeConnector
-from gateway.registry import CallRegistry
+from gateway.registry import CallRecord, CallRegistry
 from gateway.sockets import ASGIMessageSocket
 from gateway.stream_tokens import Redemption, StreamTokens
 from gateway.twilio_rest import TwilioCallControl, TwilioRest
@@ -50,6 +54,7 @@ class MediaEndpoint:
         operations: CallOperations,
         registry: CallRegistry,
         bus: EventBus,
+        metrics: GatewayMetrics,
     ) -> None:
         self._settings = settings
         self._tokens = tokens
@@ -60,6 +65,7 @@ class MediaEndpoint:
         self._operations = operations
         self._registry = registry
         self._bus = bus
+        self._metrics = metrics
 
     async def __call__(
         self, scope: WebsocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -79,7 +85,8 @@ class MediaEndpoint:
             return
         sid = start.call_sid
         record = await self._registry.get(sid)
-        events = CallEventSink(self._bus, sid, record.direction if record else "inbound")
+        extras = _summary_extras(record)
+        events = CallEventSink(self._bus, sid, extras["direction"], self._metrics.on_call_event)
         control = TwilioCallControl(self._rest, sid) if self._rest is not None else None
         supervisor = CallSupervisor(
             start,
@@ -89,13 +96,17 @@ class MediaEndpoint:
             self._call_settings,
             control=control,
             events=events,
+            summary_extras=extras,
         )
         self._calls.add(supervisor)
+        if record is not None and record.answered_at is not None:
+            self._metrics.call_setup.observe(max(0.0, time.time() - record.answered_at))
         await self._operations.set_live(sid, start.stream_sid)
         end_reason = "cancelled"
         try:
             end_reason = (await supervisor.run()).end.reason.value
         finally:
+            self._metrics.call_ended(supervisor)  # before leaving LiveCalls: counted exactly once
             self._calls.remove(supervisor)
             with trio.CancelScope(shield=True):
                 await self._operations.set_ended(sid, end_reason)
@@ -132,6 +143,13 @@ class MediaEndpoint:
             await _refuse(socket, reason, CloseCode.POLICY_VIOLATION, call_sid=start.call_sid)
             return None
         return start
+
+
+def _summary_extras(record: CallRecord | None) -> dict[str, Any]:
+    """What the summary adds from the registry (numbers are masked by the log pipeline)."""
+    if record is None:
+        return {"direction": "inbound", "from": "", "to": ""}
+    return {"direction": record.direction, "from": record.from_number, "to": record.to_number}
 
 
 async def _receive_start(socket: ASGIMessageSocket, protocol: TwilioMediaProtocol) -> Start:

@@ -17,8 +17,8 @@ import trio
 
 from actors.messages import CallEnd, EndReason
 from gateway import twiml
+from gateway.admission import Admission, Refusal
 from gateway.config import Settings
-from gateway.drain import Drain
 from gateway.events import EventBus
 from gateway.live_calls import LiveCalls
 from gateway.registry import CallRecord, CallRegistry, CallState
@@ -62,14 +62,14 @@ class CallOperations:
         registry: CallRegistry,
         bus: EventBus,
         live: LiveCalls,
-        drain: Drain,
+        admission: Admission,
         rest: TwilioRest | None,
     ) -> None:
         self._settings = settings
         self._registry = registry
         self._bus = bus
         self._live = live
-        self._drain = drain
+        self._admission = admission
         self._rest = rest
 
     # ---- reading ------------------------------------------------------------------
@@ -90,8 +90,13 @@ class CallOperations:
     # ---- acting -------------------------------------------------------------------
 
     async def originate(self, to: str, from_: str | None = None) -> dict[str, Any]:
-        if self._drain.draining:
+        refusal = self._admission.refusal()
+        if refusal is Refusal.DRAINING:
             raise OperationError("unavailable", "the gateway is draining and places no new calls")
+        if refusal is Refusal.AT_CAPACITY:
+            raise OperationError(
+                "unavailable", f"the gateway is at GATEWAY_MAX_CALLS ({self._admission.max_calls})"
+            )
         caller = from_ or self._settings.caller_id
         for name, number in (("to", to), ("from", caller)):
             if not isinstance(number, str) or not _E164.fullmatch(number):
@@ -154,7 +159,7 @@ class CallOperations:
         return {"call_sid": call_sid, "queued": True}
 
     async def start_drain(self) -> dict[str, Any]:
-        self._drain.start()
+        self._admission.drain.start("operator", len(self._live))
         return {"draining": True, "live_calls": len(self._live)}
 
     # ---- updates from Twilio and the call path ----------------------------------------
@@ -164,16 +169,17 @@ class CallOperations:
         record = await self._registry.get(call_sid)
         if record is None:
             direction = "inbound" if form.get("Direction", "inbound") == "inbound" else "outbound"
+            now = time.time()
             record = CallRecord(
                 call_sid=call_sid, direction=direction, state=CallState.CONNECTING,
                 from_number=form.get("From", ""), to_number=form.get("To", ""),
-                instance=self._settings.instance_id, created_at=time.time(),
+                instance=self._settings.instance_id, created_at=now, answered_at=now,
                 twilio_status=form.get("CallStatus", ""),
             )  # fmt: skip
             await self._registry.put(record)
             self._announce(record)
         else:
-            await self._set_state(call_sid, CallState.CONNECTING)
+            await self._set_state(call_sid, CallState.CONNECTING, answered_at=time.time())
 
     async def status_callback(self, form: dict[str, str]) -> None:
         """Twilio reports call progress (initiated, ringing, in-progress, completed...)."""

@@ -39,6 +39,7 @@ class CallRecord:
     instance: str
     created_at: float  # Unix time
     stream_sid: str = ""
+    answered_at: float | None = None  # our voice webhook answered with a stream
     live_at: float | None = None
     ended_at: float | None = None
     end_reason: str = ""

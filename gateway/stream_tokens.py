@@ -58,6 +58,11 @@ class StreamTokens:
         self._grants[token] = _Grant(call_sid, now + self._ttl)
         return token
 
+    def outstanding(self) -> int:
+        """Tokens minted, not yet redeemed and not expired."""
+        self._forget_expired(self._clock())
+        return len(self._grants)
+
     def redeem(self, token: str, call_sid: str) -> Redemption:
         grant = self._grants.pop(token, None)
         if grant is None:

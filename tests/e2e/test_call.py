@@ -2,81 +2,27 @@
 
 The caller must hear the greeting and its own words played back; the stream must see 0
 protocol violations and end cleanly; the gateway must write exactly one summary record
-for the call, every log line must be JSON, and no secret may appear in the output.
+for the call; every line it writes must be JSON that validates against the documented
+log schema (docs/log-events.schema.json); no secret and no full phone number may appear.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import threading
 import wave
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
 from actors import g711
 from gateway.local_agent.replies import clip
+from gateway.log_schema import json_schema
 from gateway.simulator.audio import caller_phrase
-
-REPO = Path(__file__).parents[2]
-AUTH_TOKEN = "e2e-twilio-auth-token-5f1c"  # a test value that must never be logged
-API_KEY = "sk-e2e-must-never-appear-in-logs"
-
-
-class GatewayProcess:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--config", "config/default.toml"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._started = threading.Event()
-        self.url = ""
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self._started.wait(30):
-            self.stop()
-            pytest.fail("gateway did not start:\n" + "\n".join(self.lines))
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if '"gateway.started"' in line:
-                self.url = json.loads(line)["voice_webhook"].removesuffix("/twilio/voice")
-                self._started.set()
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=20)
-
-    def records(self) -> list[dict]:
-        return [json.loads(line) for line in self.lines]
-
-
-def gateway_env(**extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GATEWAY_", "TWILIO_", "OPENAI_"))
-    }
-    return {
-        **env,
-        "GATEWAY_PORT": "0",
-        "GATEWAY_LOG_FORMAT": "json",
-        "PYTHONUNBUFFERED": "1",
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "OPENAI_API_KEY": API_KEY,
-        **extra,
-    }
+from tests.e2e.process import API_KEY, AUTH_TOKEN, REPO, GatewayProcess, gateway_env
 
 
 def simulate(url: str, record: Path) -> tuple[int, dict]:
@@ -123,7 +69,9 @@ def locate(heard: np.ndarray, clip_ulaw: bytes) -> tuple[float, float]:
 @pytest.mark.parametrize("audio_format", ["pcmu", "pcm24k"])
 def test_caller_hears_greeting_and_own_words_over_a_real_call(tmp_path, audio_format):
     """Simulated Twilio -> gateway process -> local agent and back: greeting, echo, clean end, one summary."""
-    gateway = GatewayProcess(gateway_env(GATEWAY_AI_AUDIO_FORMAT=audio_format))
+    gateway = GatewayProcess(
+        gateway_env(GATEWAY_AI_AUDIO_FORMAT=audio_format, GATEWAY_INSTANCE_ID="e2e-gw-1")
+    )
     try:
         exit_code, report = simulate(gateway.url, tmp_path / "heard.wav")
     finally:
@@ -145,6 +93,11 @@ def test_caller_hears_greeting_and_own_words_over_a_real_call(tmp_path, audio_fo
     assert greeting_at < 1.0 < greeting_at + len(clip("greeting")) / 8000 < echo_at
 
     records = gateway.records()  # every line parsed as JSON, or this fails
+    validator = jsonschema.Draft202012Validator(json_schema())
+    problems = [f"{r['event']}: {e.message}" for r in records for e in validator.iter_errors(r)]
+    assert problems == []
+    assert {r["instance"] for r in records} == {"e2e-gw-1"}
+    assert next(r for r in records if r.get("call_sid") == report["call_sid"])["event"] == "call.webhook"
     summaries = [r for r in records if r["event"] == "call.summary"]
     assert len(summaries) == 1
     summary = summaries[0]
@@ -154,9 +107,18 @@ def test_caller_hears_greeting_and_own_words_over_a_real_call(tmp_path, audio_fo
     assert summary["frames_in"] == report["frames_sent"]
     assert summary["frames_out"] == report["media_received"]
     assert set(summary["drops"].values()) == {0}
+    assert (summary["from"], summary["to"], summary["direction"]) == (
+        "+*******0006",
+        "+*******0001",
+        "inbound",
+    )
+    assert summary["uplink_latency_ms"]["samples"] == report["frames_sent"]
+    assert summary["downlink_latency_ms"]["p99"] is not None
     output = "\n".join(gateway.lines)
     assert AUTH_TOKEN not in output
     assert API_KEY not in output
+    assert "+15005550006" not in output
+    assert "+15005550001" not in output
 
 
 def test_bad_configuration_stops_start_up_with_one_line():

@@ -22,7 +22,8 @@ from gateway.twilio_signature import compute_signature
 @asynccontextmanager
 async def running(env: dict[str, str] | None = None, **overrides: object) -> AsyncIterator[Gateway]:
     """Serve on an ephemeral loopback port until the block ends; `overrides` replace settings."""
-    settings = dataclasses.replace(load_settings(None, {"GATEWAY_PORT": "0", **(env or {})}), **overrides)
+    env = {"GATEWAY_PORT": "0", "GATEWAY_DRAIN_SECONDS": "0", **(env or {})}  # stop ends calls at once
+    settings = dataclasses.replace(load_settings(None, env), **overrides)
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         gateway = await nursery.start(partial(serve, settings, stop=stop, handle_signals=False))

@@ -1,0 +1,45 @@
+"""Admission control: whether this process takes one more call.
+
+A call is in flight from the moment its webhook is answered with a stream (its one-time
+token is outstanding) until its supervisor ends. Past `GATEWAY_MAX_CALLS` in flight, or
+once draining, the voice webhook answers TwiML that declines politely and the refusal
+is counted; `/readyz` answers 503 for the same reasons, so a load balancer sends new
+calls elsewhere.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from gateway.drain import Drain
+from gateway.live_calls import LiveCalls
+from gateway.stream_tokens import StreamTokens
+
+
+class Refusal(StrEnum):
+    DRAINING = "draining"
+    AT_CAPACITY = "at_capacity"
+
+
+class Admission:
+    def __init__(self, max_calls: int, calls: LiveCalls, tokens: StreamTokens, drain: Drain) -> None:
+        self.max_calls = max_calls
+        self._calls = calls
+        self._tokens = tokens
+        self.drain = drain
+
+    @property
+    def in_flight(self) -> int:
+        """Calls live here plus calls answered whose media stream has not arrived yet."""
+        return len(self._calls) + self._tokens.outstanding()
+
+    def refusal(self) -> Refusal | None:
+        """Why a new call would be declined now, or None if it would be taken."""
+        if self.drain.draining:
+            return Refusal.DRAINING
+        if self.in_flight >= self.max_calls:
+            return Refusal.AT_CAPACITY
+        return None
+
+    def ready(self) -> bool:
+        return self.refusal() is None

@@ -1,0 +1,43 @@
+"""Every log line written during an integration test must follow the documented schema."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+import structlog
+
+from gateway.log_schema import json_schema
+from gateway.logs import processors
+
+VALIDATOR = jsonschema.Draft202012Validator(json_schema())
+
+
+@pytest.fixture(autouse=True)
+def log_lines_follow_the_schema() -> Iterator[list[dict[str, Any]]]:
+    """Route structlog through the production processors and renderer into a list, then
+    validate each line (tests that use `capture_logs` see their own records instead)."""
+    lines: list[dict[str, Any]] = []
+    renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+
+    def collect(logger: Any, method: str, event: Any) -> Any:
+        lines.append(orjson.loads(renderer(logger, method, event)))
+        raise structlog.DropEvent
+
+    structlog.configure(
+        processors=[*processors("test-instance"), structlog.processors.dict_tracebacks, collect],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield lines
+    finally:
+        structlog.reset_defaults()
+    problems = [
+        f"{line.get('event')}: {error.message}" for line in lines for error in VALIDATOR.iter_errors(line)
+    ]
+    assert not problems, "log lines outside the schema:\n" + "\n".join(problems)
