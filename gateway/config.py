@@ -74,6 +74,7 @@ class Settings:
     public_url: str
     twilio_account_sid: str
     twilio_auth_token: Secret
+    stream_token_key: Secret
     stream_token_ttl_s: float
     stream_start_timeout_s: float
     ai_provider: str
@@ -278,6 +279,16 @@ def _secret(value: Any) -> Secret:
     return Secret(_text(value))
 
 
+def _secret_key(minimum: int) -> Callable[[Any], Secret]:
+    def parse(value: Any) -> Secret:
+        text = _text(value)
+        if text and len(text) < minimum:
+            raise ValueError(f"must be at least {minimum} characters (e.g. `openssl rand -hex 32`)")
+        return Secret(text)
+
+    return parse
+
+
 @dataclass(frozen=True)
 class _Field:
     name: str
@@ -294,6 +305,7 @@ _FIELDS = (
     _Field("public_url", "GATEWAY_PUBLIC_URL", "server", "public_url", "", _http_url),
     _Field("twilio_account_sid", "TWILIO_ACCOUNT_SID", "twilio", "account_sid", "", _account_sid),
     _Field("twilio_auth_token", "TWILIO_AUTH_TOKEN", "twilio", "auth_token", "", _secret),
+    _Field("stream_token_key", "GATEWAY_STREAM_TOKEN_KEY", "twilio", "stream_token_key", "", _secret_key(32)),
     _Field("stream_token_ttl_s", None, "twilio", "stream_token_ttl_seconds", 30.0, _number(1, 600)),
     _Field("stream_start_timeout_s", None, "twilio", "stream_start_timeout_seconds", 10.0, _number(0.5, 60)),
     _Field("ai_provider", "GATEWAY_AI_PROVIDER", "ai", "provider", "local", _choice(*PROVIDERS)),

@@ -2,81 +2,115 @@
 
 Twilio drops query strings from `<Stream url>`, so the token travels as a `<Parameter>`
 and comes back in `start.customParameters`. A token is bound to the CallSid it was
-minted for, expires after a short time, and is consumed by its first use, right or
-wrong: a token presented with the wrong CallSid is burnt.
+minted for, expires after a short time, and is consumed by its first use.
+
+Tokens carry their own proof: `v1.<expiry ms>.<nonce>.<mac>`, the MAC an HMAC-SHA256 over
+those fields and the CallSid under a key the replicas of a fleet share
+(`GATEWAY_STREAM_TOKEN_KEY`; a random key per process when unset). Twilio's webhook
+and its media stream are two unrelated connections from different Twilio addresses, so
+no load-balancer affinity can bring them to the same process; with a shared key, any
+replica can admit the stream. Each process remembers the nonces it has redeemed until
+they expire, so a token works once per process (and the upgrade must also carry Twilio's
+signature). A token presented with the wrong CallSid is burnt when it was minted here.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
-import trio
+_T = TypeVar("_T")
+_VERSION = "v1"
+_MAC_BYTES = 18
 
 
 class Redemption(StrEnum):
     ACCEPTED = "accepted"
-    UNKNOWN = "unknown"  # never minted, already used, or evicted
+    UNKNOWN = "unknown"  # malformed, forged, already used, or minted under another key
     EXPIRED = "expired"
     WRONG_CALL = "wrong_call"
 
 
-@dataclass(frozen=True, slots=True)
-class _Grant:
-    call_sid: str
-    expires_at: float
-
-
 class StreamTokens:
-    """Outstanding tokens, oldest first; bounded so a webhook flood cannot grow it without end."""
+    """Mint and redeem tokens; the books (minted here, redeemed here) are bounded and expire."""
 
     def __init__(
         self,
         ttl_seconds: float,
+        key: bytes | None = None,
         capacity: int = 10_000,
-        clock: Callable[[], float] = trio.current_time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._ttl = ttl_seconds
+        self._key = key or secrets.token_bytes(32)
         self._capacity = capacity
         self._clock = clock
-        self._grants: OrderedDict[str, _Grant] = OrderedDict()
+        self._minted: OrderedDict[str, tuple[str, float]] = OrderedDict()  # nonce -> (call, expiry)
+        self._redeemed: OrderedDict[str, float] = OrderedDict()  # nonce -> expiry
         self.evicted = 0
 
     def __len__(self) -> int:
-        return len(self._grants)
+        return len(self._minted)
 
     def mint(self, call_sid: str) -> str:
         now = self._clock()
-        self._forget_expired(now)
-        while len(self._grants) >= self._capacity:
-            self._grants.popitem(last=False)
+        _forget_expired(self._minted, now, lambda entry: entry[1])
+        while len(self._minted) >= self._capacity:
+            self._minted.popitem(last=False)
             self.evicted += 1
-        token = secrets.token_urlsafe(24)
-        self._grants[token] = _Grant(call_sid, now + self._ttl)
-        return token
+        expires = str(int((now + self._ttl) * 1000))
+        nonce = secrets.token_urlsafe(12)
+        self._minted[nonce] = (call_sid, int(expires) / 1000)
+        return f"{_VERSION}.{expires}.{nonce}.{self._mac(expires, nonce, call_sid)}"
 
     def outstanding(self) -> int:
-        """Tokens minted, not yet redeemed and not expired."""
-        self._forget_expired(self._clock())
-        return len(self._grants)
+        """Tokens minted here, not redeemed here and not expired (a token redeemed by another
+        replica is counted until it expires)."""
+        _forget_expired(self._minted, self._clock(), lambda entry: entry[1])
+        return len(self._minted)
 
     def redeem(self, token: str, call_sid: str) -> Redemption:
-        grant = self._grants.pop(token, None)
-        if grant is None:
+        parts = token.split(".")
+        if len(parts) != 4 or parts[0] != _VERSION or not parts[1].isdigit():
             return Redemption.UNKNOWN
-        if self._clock() >= grant.expires_at:
-            return Redemption.EXPIRED
-        if not secrets.compare_digest(grant.call_sid, call_sid):
+        _, expires, nonce, mac = parts
+        if nonce in self._redeemed:
+            return Redemption.UNKNOWN
+        minted = self._minted.pop(nonce, None)
+        if not hmac.compare_digest(mac, self._mac(expires, nonce, call_sid)):
+            if minted is None:
+                return Redemption.UNKNOWN
+            self._remember(nonce, minted[1])  # ours, presented for another call: burnt
             return Redemption.WRONG_CALL
+        expiry = int(expires) / 1000
+        self._remember(nonce, expiry)
+        if self._clock() >= expiry:
+            return Redemption.EXPIRED
         return Redemption.ACCEPTED
 
-    def _forget_expired(self, now: float) -> None:
-        # Constant TTL: insertion order is expiry order, so expired grants sit at the front.
-        while self._grants:
-            token, grant = next(iter(self._grants.items()))
-            if grant.expires_at > now:
-                break
-            del self._grants[token]
+    def _remember(self, nonce: str, expiry: float) -> None:
+        _forget_expired(self._redeemed, self._clock(), lambda entry: entry)
+        if len(self._redeemed) >= self._capacity:
+            self._redeemed.popitem(last=False)
+        self._redeemed[nonce] = expiry
+
+    def _mac(self, expires: str, nonce: str, call_sid: str) -> str:
+        message = f"{_VERSION}.{expires}.{nonce}.{call_sid}".encode()
+        digest = hmac.new(self._key, message, hashlib.sha256).digest()[:_MAC_BYTES]
+        return base64.urlsafe_b64encode(digest).decode()
+
+
+def _forget_expired(book: OrderedDict[str, _T], now: float, expiry: Callable[[_T], float]) -> None:
+    # Constant TTL: insertion order is expiry order, so expired entries sit at the front.
+    while book:
+        first = next(iter(book.values()))
+        if expiry(first) > now:
+            break
+        book.popitem(last=False)

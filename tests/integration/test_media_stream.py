@@ -66,6 +66,26 @@ class TestAdmission:
                 await ws.send_message(start_message(new_call_sid(), token))
                 assert await close_code(ws) == 1008
 
+    async def test_a_replica_sharing_the_key_admits_a_stream_whose_webhook_another_answered(self):
+        """Twilio's webhook and stream may reach different replicas; a shared key lets either admit it."""
+        key = {"GATEWAY_STREAM_TOKEN_KEY": "fleet-key-" + "x" * 32}
+        async with running_gateway(key) as webhook_side, running_gateway(key) as stream_side:
+            call_sid = new_call_sid()
+            token = await stream_token(webhook_side, call_sid)
+            async with media_stream(stream_side) as ws:
+                await ws.send_message(start_message(call_sid, token))
+                with trio.fail_after(5):
+                    first = json.loads(await ws.get_message())
+        assert first["event"] == "media"  # the greeting: the call runs on the other replica
+
+    async def test_a_replica_with_another_key_refuses_it(self):
+        async with running_gateway() as webhook_side, running_gateway() as stream_side:
+            call_sid = new_call_sid()
+            token = await stream_token(webhook_side, call_sid)
+            async with media_stream(stream_side) as ws:
+                await ws.send_message(start_message(call_sid, token))
+                assert await close_code(ws) == 1008
+
     async def test_expired_token_is_refused(self):
         """A token redeemed after its time to live is closed with 1008."""
         with structlog.testing.capture_logs() as logs:

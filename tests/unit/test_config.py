@@ -80,6 +80,7 @@ def test_environment_overrides_the_file(tmp_path):
         ({"GATEWAY_HOST": "0.0.0.0"}, "TWILIO_AUTH_TOKEN is required unless"),
         ({"GATEWAY_PUBLIC_URL": "https://x.ngrok.app"}, "TWILIO_AUTH_TOKEN is required unless"),
         ({"GATEWAY_LOG_LEVEL": "loud"}, "GATEWAY_LOG_LEVEL must be one of"),
+        ({"GATEWAY_STREAM_TOKEN_KEY": "short"}, "GATEWAY_STREAM_TOKEN_KEY must be at least 32 characters"),
         ({"GATEWAY_MAX_CALLS": "0"}, "GATEWAY_MAX_CALLS must be an integer from 1 to 100000"),
         ({"GATEWAY_MAX_CALLS": "lots"}, "GATEWAY_MAX_CALLS must be an integer"),
         ({"GATEWAY_DRAIN_SECONDS": "-1"}, "GATEWAY_DRAIN_SECONDS must be a number from 0"),
@@ -128,12 +129,14 @@ def test_secrets_never_show_in_repr_or_description():
         "OPENAI_API_KEY": "sk-secret-456",
         "GATEWAY_AI_PROVIDER": "openai",
         "GATEWAY_METRICS_TOKEN": "scrape-secret-789",
+        "GATEWAY_STREAM_TOKEN_KEY": "stream-key-secret-" + "0" * 32,
     }
     settings = load_settings(None, env)
     for text in (repr(settings), str(settings.describe()), str(dataclasses.asdict(settings))):
         assert "tw-secret-123" not in text
         assert "sk-secret-456" not in text
         assert "scrape-secret-789" not in text
+        assert "stream-key-secret" not in text
 
 
 def test_development_token_is_used_only_on_loopback():

@@ -54,3 +54,35 @@ def test_expired_tokens_are_forgotten_and_the_book_is_bounded():
         tokens.mint(f"CAflood{call}")
     assert len(tokens) == 3
     assert tokens.evicted == 3
+
+
+def test_any_replica_sharing_the_key_admits_the_stream_once():
+    """Webhook on one process, stream on another: the token proves itself under the shared key."""
+    key = b"k" * 32
+    webhook_side = StreamTokens(ttl_seconds=30, key=key, clock=Clock())
+    stream_side = StreamTokens(ttl_seconds=30, key=key, clock=Clock())
+    token = webhook_side.mint("CA1")
+    assert stream_side.redeem(token, "CA1") is Redemption.ACCEPTED
+    assert stream_side.redeem(token, "CA1") is Redemption.UNKNOWN
+    assert stream_side.redeem(token, "CA2") is Redemption.UNKNOWN
+
+
+def test_a_token_from_another_key_or_altered_is_refused():
+    """Without the key, no token can be made or stretched: a changed expiry breaks the MAC."""
+    token = StreamTokens(ttl_seconds=30, key=b"a" * 32, clock=Clock()).mint("CA1")
+    other = StreamTokens(ttl_seconds=30, key=b"b" * 32, clock=Clock())
+    assert other.redeem(token, "CA1") is Redemption.UNKNOWN
+    version, expires, nonce, mac = token.split(".")
+    ours = StreamTokens(ttl_seconds=30, key=b"a" * 32, clock=Clock())
+    assert ours.redeem(f"{version}.{int(expires) * 10}.{nonce}.{mac}", "CA1") is Redemption.UNKNOWN
+
+
+def test_outstanding_counts_tokens_minted_and_not_yet_used():
+    clock = Clock()
+    tokens = StreamTokens(ttl_seconds=30, clock=clock)
+    first, _ = tokens.mint("CA1"), tokens.mint("CA2")
+    assert tokens.outstanding() == 2
+    tokens.redeem(first, "CA1")
+    assert tokens.outstanding() == 1
+    clock.now = 31
+    assert tokens.outstanding() == 0
