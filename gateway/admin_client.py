@@ -1,4 +1,4 @@
-"""The admin side of the CLI: `gateway call`, `gateway calls`, `gateway watch`.
+"""The admin side of the CLI: `gateway call`, `gateway calls`, `gateway watch`, `gateway drain`.
 
 They talk to a running gateway's admin API like any operator tool would: REST with a
 bearer token, and the control WebSocket for `watch`.
@@ -41,6 +41,35 @@ async def request(url: str, token: str, method: str, path: str, body: dict[str, 
             f"HTTP {response.status_code} {error.get('code', '')}: {error.get('message', response.text)}"
         )
     return data
+
+
+async def drain(url: str, token: str, wait: bool, max_seconds: float) -> None:
+    """Start a drain; with `wait`, report until no call is in flight (or `max_seconds` pass).
+
+    Meant for a Kubernetes preStop hook: the pod stops taking calls at once, the hook
+    returns when its calls are over, and the SIGTERM that follows finds nothing to wait for.
+    """
+    answer = await request(url, token, "POST", "/admin/drain")
+    print(f"draining: {answer['live_calls']} live calls", flush=True)
+    if not wait:
+        return
+    shown = None
+    with trio.move_on_after(max_seconds):
+        while (in_flight := await _in_flight(url)) > 0:
+            if in_flight != shown:
+                print(f"draining: {in_flight} calls in flight", flush=True)
+                shown = in_flight
+            await trio.sleep(1)
+        print("drained: no call in flight", flush=True)
+
+
+async def _in_flight(url: str) -> int:
+    try:
+        async with httpx2.AsyncClient(timeout=5) as client:
+            response = await client.get(url.rstrip("/") + "/readyz")
+    except httpx2.HTTPError as exc:
+        raise AdminError(f"cannot reach {url}: {exc!r}") from None
+    return int(response.json()["in_flight"])
 
 
 def call_table(calls: list[dict[str, Any]]) -> str:

@@ -62,7 +62,8 @@ class Gateway:
 
     def __init__(self, settings: Settings, ai: RealtimeConnector, rest: TwilioRest | None) -> None:
         self.settings = settings
-        self.tokens = StreamTokens(settings.stream_token_ttl_s)
+        key = settings.stream_token_key.reveal().encode() or None  # None: a random key of our own
+        self.tokens = StreamTokens(settings.stream_token_ttl_s, key)
         self.calls = LiveCalls()
         self.registry = InMemoryRegistry(settings.registry_retention_s)
         self.bus = EventBus()
@@ -223,7 +224,7 @@ async def _follow_signals(stop: trio.Event, hurry: trio.Event) -> None:
 async def _drain(gateway: Gateway, deadline_s: float, hurry: trio.Event) -> None:
     """Take no new calls; let live ones finish until the deadline (or `hurry`); end the rest."""
     gateway.drain.start("signal", len(gateway.calls), deadline_s)
-    with trio.move_on_after(deadline_s):
+    with trio.move_on_after(gateway.drain.remaining(deadline_s)):
         async with trio.open_nursery() as race:
             race.start_soon(_then_cancel, race.cancel_scope, _calls_over(gateway))
             race.start_soon(_then_cancel, race.cancel_scope, hurry.wait())

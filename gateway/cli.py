@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -92,6 +93,15 @@ def _admin_commands(commands: Any) -> None:
     watch.add_argument("--call", help="only this CallSid")
     watch.add_argument("--for", dest="seconds", type=float, help="stop after this many seconds")
     watch.set_defaults(handler=_watch)
+    drain = add("drain", "stop a running gateway taking new calls (its live calls go on)")
+    drain.add_argument("--wait", action="store_true", help="then wait until no call is in flight")
+    drain.add_argument(
+        "--max-seconds",
+        type=float,
+        default=float(os.environ.get("GATEWAY_DRAIN_SECONDS") or math.inf),
+        help="stop waiting after this long; the calls go on (default: $GATEWAY_DRAIN_SECONDS)",
+    )
+    drain.set_defaults(handler=_drain)
 
 
 def _call(args: argparse.Namespace) -> int:
@@ -113,6 +123,10 @@ def _calls(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     topics = args.topic or ["*"]
     return _admin(lambda: admin_client.watch(args.url, args.token, topics, args.call, args.seconds), None)
+
+
+def _drain(args: argparse.Namespace) -> int:
+    return _admin(lambda: admin_client.drain(args.url, args.token, args.wait, args.max_seconds), None)
 
 
 def _admin(operation: Any, show: Any) -> int:

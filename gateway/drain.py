@@ -27,3 +27,9 @@ class Drain:
         self.started_at = time.time()
         log.info("gateway.draining", trigger=trigger, live_calls=live_calls, deadline_s=deadline_s)
         return True
+
+    def remaining(self, deadline_s: float) -> float:
+        """Seconds left of a deadline counted from when the drain began (a preStop hook may have
+        begun it well before SIGTERM came)."""
+        started = self.started_at if self.started_at is not None else time.time()
+        return max(0.0, started + deadline_s - time.time())

@@ -8,6 +8,7 @@ and its summary record; if the calls end first, the process exits as soon as the
 from __future__ import annotations
 
 import signal
+import sys
 
 import httpx2
 import trio
@@ -130,3 +131,34 @@ async def test_a_second_signal_ends_the_calls_now():
     assert [(s["signal"], s["action"]) for s in signals] == [("SIGTERM", "drain"), ("SIGINT", "end_calls")]
     [deadline] = [r for r in gateway.records() if r["event"] == "gateway.drain_deadline"]
     assert deadline["cause"] == "second_signal"
+
+
+async def test_a_prestop_drain_waits_for_the_calls_and_the_sigterm_after_it_exits_at_once():
+    """`gateway drain --wait`, as the Kubernetes preStop hook runs it, then SIGTERM."""
+    admin_token = "e2e-admin-token-81d2"
+    gateway = GatewayProcess(gateway_env(GATEWAY_DRAIN_SECONDS="120", GATEWAY_ADMIN_TOKEN=admin_token))
+    reports: list[CallReport] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(place_call, gateway.url, reports)
+        await wait_in_flight(gateway.url, 1)
+        command = [sys.executable, "-m", "gateway", "drain", "--wait", "--url", gateway.url]
+        hook = await trio.run_process(
+            command, env=gateway_env(GATEWAY_ADMIN_TOKEN=admin_token), capture_stdout=True, check=False
+        )
+        not_ready = await readiness(gateway.url)
+        gateway.signal(signal.SIGTERM)
+        code = await exit_code(gateway, 10)
+
+    assert hook.returncode == 0
+    assert hook.stdout.decode().splitlines() == [
+        "draining: 1 live calls",
+        "draining: 1 calls in flight",
+        "drained: no call in flight",
+    ]
+    assert not_ready.status_code == 503
+    assert code == 0
+    assert reports[0].ended_cleanly
+    [summary] = summaries(gateway).values()
+    assert summary["end_reason"] == "twilio_stop"
+    [draining] = [r for r in gateway.records() if r["event"] == "gateway.draining"]
+    assert draining["trigger"] == "operator"
