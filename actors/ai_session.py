@@ -328,7 +328,9 @@ class AISession:
         self._assistant_audio.send_nowait(AssistantAudio(self.generation, event.item_id, b"", item_done=True))
 
     async def _on_speech_started(self, session: Session, event: realtime.SpeechStarted) -> None:
-        if not self._barged_this_turn:  # the gateway's own VAD may have been faster
+        # The gateway's own VAD may have been faster; and a caller who speaks while the
+        # assistant is silent takes a turn, not the floor: no clear, no barge-in.
+        if not self._barged_this_turn and self._assistant_audible():
             await self._barge_in("provider", trio.current_time())
         self._barged_this_turn = False
         session.caller_speaking = True
@@ -495,10 +497,14 @@ class AISession:
     async def _follow_local_speech(self) -> None:
         assert self._caller_speech is not None
         async for started_at in self._caller_speech:
-            session = self._session
-            if self._playout_view.playing or (session is not None and session.active_response is not None):
+            if self._assistant_audible():
                 self._barged_this_turn = True
                 await self._barge_in("local", started_at)
+
+    def _assistant_audible(self) -> bool:
+        """The caller hears the assistant now, or is about to (a response is being generated)."""
+        session = self._session
+        return self._playout_view.playing or (session is not None and session.active_response is not None)
 
 
 async def _send(session: Session, message: str) -> None:

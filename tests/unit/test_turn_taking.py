@@ -143,6 +143,20 @@ class TestBargeIn:
             await c.twilio.stop()
         assert ai.sent("conversation.item.truncate") == []  # all heard by then: nothing to cut either
 
+    async def test_a_caller_who_speaks_into_silence_takes_a_turn_without_a_barge_in(self, autojump_clock):
+        """speech_started while nothing plays or is being generated: no clear, no barge-in counted."""
+        async with call() as c:
+            ai = await c.ai()
+            await ai.speak("r1", "i1", speech(300))
+            await ai.done("r1")
+            await trio.sleep(1)  # the answer has played out, its marks echoed
+            await ai.send("input_audio_buffer.speech_started", item_id="u1", audio_start_ms=1300)
+            await trio.sleep(0.5)
+            await c.twilio.stop()
+        assert c.twilio.clear_times == []
+        assert c.summary.barge_ins == 0
+        assert c.summary.clears_sent == 0
+
 
 class TestTools:
     async def test_end_call_waits_for_the_goodbye_then_hangs_up(self, autojump_clock):
