@@ -1,10 +1,11 @@
 """The gateway process: one port for both planes, the local agent, signals and shutdown.
 
-`Gateway` is the ASGI application: the media WebSocket goes to the raw ASGI media
-endpoint, everything else to the quart-trio control plane. `serve` binds the listening
-socket itself (so port 0 works and accepted sockets inherit `TCP_USER_TIMEOUT`: hypercorn
-writes under a shield that no timeout of ours can break, trio-stack pitfall 1), starts
-the local agent when it is the provider and runs hypercorn.
+`Gateway` holds what one process shares between its calls; it is the ASGI application
+of the control plane (quart-trio on hypercorn). `serve` binds the listening socket itself
+(so port 0 works and accepted sockets inherit `TCP_USER_TIMEOUT`: a peer that stops
+acknowledging is dropped by the kernel, trio-stack pitfall 1), starts the local agent
+when it is the provider, and runs the front door: media streams to the media endpoint on
+the raw socket, everything else to hypercorn (`gateway.front_door`).
 
 Stopping is a drain. On SIGTERM or SIGINT (or `stop`), the process stops taking calls at
 once (`/readyz` 503, webhooks decline politely) and keeps serving its live calls until
@@ -25,7 +26,6 @@ from functools import partial
 
 import httpx2
 import hypercorn.config
-import hypercorn.trio
 import structlog
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
@@ -39,6 +39,8 @@ from gateway.config import Settings
 from gateway.control_plane import create_control_plane
 from gateway.drain import Drain
 from gateway.events import EventBus
+from gateway.front_door import FrontDoor, serve_hypercorn
+from gateway.lean_websocket import RawSocketTransport
 from gateway.live_calls import LiveCalls
 from gateway.local_agent import AgentOptions, serve_local_agent
 from gateway.media_endpoint import MediaEndpoint
@@ -55,6 +57,7 @@ MEDIA_PATH = "/twilio/media"
 # A peer that stops acknowledging data is dropped by the kernel after this long.
 TCP_USER_TIMEOUT_MS = 10_000
 CALL_END_GRACE_SECONDS = 5.0
+LISTEN_BACKLOG = 1024
 
 
 class Gateway:
@@ -104,10 +107,10 @@ class Gateway:
         )
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if scope["type"] == "websocket" and scope["path"] == MEDIA_PATH:
-            await self._media(scope, receive, send)
-        else:
-            await self._control(scope, receive, send)
+        await self._control(scope, receive, send)
+
+    async def serve_media(self, transport: RawSocketTransport, client: str) -> None:
+        await self._media.serve(transport, client)
 
     async def publish_metrics(self, every_seconds: float = 5.0) -> None:
         """A `metrics` event for admin subscribers, every few seconds."""
@@ -153,16 +156,25 @@ async def serve(
         gateway = Gateway(settings, connector, _twilio_rest(settings, http))
         services.start_soon(gateway.publish_metrics)
         hypercorn_stop = trio.Event()
-        async with trio.open_nursery() as web:
-            config = _hypercorn_config(listener)
-            await web.start(
-                partial(hypercorn.trio.serve, gateway, config, shutdown_trigger=hypercorn_stop.wait)
-            )
-            _log_started(settings, endpoint)
-            task_status.started(gateway)
-            await stop.wait()
-            await _drain(gateway, settings.drain_seconds, hurry)
-            hypercorn_stop.set()
+        front = FrontDoor(listener, MEDIA_PATH, gateway.serve_media)
+        async with trio.open_nursery() as connections:
+            connections.start_soon(front.serve, connections)
+            async with trio.open_nursery() as web:
+                await web.start(
+                    partial(
+                        serve_hypercorn,
+                        gateway,
+                        _hypercorn_config(),
+                        front.handoff,
+                        shutdown_trigger=hypercorn_stop.wait,
+                    )
+                )
+                _log_started(settings, endpoint)
+                task_status.started(gateway)
+                await stop.wait()
+                await _drain(gateway, settings.drain_seconds, hurry)
+                hypercorn_stop.set()
+            connections.cancel_scope.cancel()  # streams that never became calls
         services.cancel_scope.cancel()
     log.info("gateway.stopped")
 
@@ -198,17 +210,16 @@ def _listen(host: str, port: int) -> socket.socket:
     if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux; accepted sockets inherit it
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, TCP_USER_TIMEOUT_MS)
     listener.bind((host, port))
+    listener.listen(LISTEN_BACKLOG)
     return listener
 
 
-def _hypercorn_config(listener: socket.socket) -> hypercorn.config.Config:
+def _hypercorn_config() -> hypercorn.config.Config:
     config = hypercorn.config.Config()
-    config.bind = [f"fd://{listener.detach()}"]  # hypercorn's socket object owns the descriptor now
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # rendered as JSON by gateway.logs
     config.graceful_timeout = 3.0
     config.websocket_max_message_size = 1024 * 1024
-    config.backlog = 1024
     return config
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from gateway import admin_client
+from gateway import admin_client, bench_cli
 from gateway.app import serve
 from gateway.config import (
     DEV_ADMIN_TOKEN,
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     simulate.set_defaults(handler=_simulate)
 
     _admin_commands(commands)
+    bench_cli.add_commands(commands, _default_gateway_url())
     args = parser.parse_args(argv)
     handler = args.handler
     return int(handler(args))

@@ -407,11 +407,6 @@ EVENTS: dict[str, EventSpec] = {
         {"reason": ("str", "what failed")},
         context=("call_sid",),
     ),
-    "ai.connection_reader_failed": EventSpec(
-        "error",
-        "The task reading an AI WebSocket failed unexpectedly.",
-        {"url": ("str", "AI endpoint"), "error": ("str", "the exception")},
-    ),
     # ---- the admin control plane ---------------------------------------------------
     "admin.rejected": EventSpec(
         "warning",

@@ -1,8 +1,9 @@
-"""The media WebSocket endpoint, `/twilio/media`, as a raw ASGI handler on hypercorn.
+"""The media WebSocket endpoint, `/twilio/media`, served on the raw socket.
 
-Raw ASGI rather than a quart-trio route: the media socket is the hot path, and quart's
-WebSocket wrapper costs about twice as much per message (29 vs 15.5 us receive,
-trio-stack reference section A).
+The front door (`gateway.front_door`) hands this endpoint every connection whose request
+line is `GET /twilio/media`; the upgrade is read and answered with `gateway.lean_websocket`
+rather than through hypercorn's ASGI WebSocket, because the media socket is the hot path
+(ops/bench: about a third of the event-loop steps per frame).
 
 Admission, in order, each failure logged with its reason:
 1. the upgrade's `X-Twilio-Signature` must sign the public ws(s):// stream URL; otherwise
@@ -20,25 +21,26 @@ from typing import Any
 
 import structlog
 import trio
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
 
 from actors.errors import CloseCode, RemoteProtocolError
-from actors.message_socket import SocketClosed
+from actors.message_socket import MessageSocket, SocketClosed
 from actors.supervisor import CallSettings, CallSupervisor
 from actors.twilio_media import Start, TwilioMediaProtocol
 from gateway.config import Settings
 from gateway.events import CallEventSink, EventBus
+from gateway.lean_websocket import LeanWebSocket, RawSocketTransport, Upgrade, read_upgrade
 from gateway.live_calls import LiveCalls
 from gateway.metrics import GatewayMetrics
 from gateway.operations import CallOperations
 from gateway.realtime_client import RealtimeConnector
 from gateway.registry import CallRecord, CallRegistry
-from gateway.sockets import ASGIMessageSocket
 from gateway.stream_tokens import Redemption, StreamTokens
 from gateway.twilio_rest import TwilioCallControl, TwilioRest
 from gateway.twilio_signature import is_valid_signature
 
 log = structlog.get_logger("gateway.media")
+
+MAX_MESSAGE_BYTES = 1 << 20  # a Twilio media message is about 400 bytes
 
 
 class MediaEndpoint:
@@ -67,18 +69,28 @@ class MediaEndpoint:
         self._bus = bus
         self._metrics = metrics
 
-    async def __call__(
-        self, scope: WebsocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
-        if (await receive())["type"] != "websocket.connect":
+    async def serve(self, transport: RawSocketTransport, client: str) -> None:
+        """One connection whose request line is the media path: the upgrade, then the call."""
+        upgrade = None
+        with trio.move_on_after(self._settings.stream_start_timeout_s):
+            upgrade = await read_upgrade(transport, max_size=MAX_MESSAGE_BYTES)
+        if upgrade is None:
+            await transport.aclose()
             return
-        refusal = self._check_signature(scope)
+        refusal = self._check_signature(upgrade)
         if refusal is not None:
-            log.warning("stream.rejected", reason=refusal, client=_client(scope))
-            await _refuse_upgrade(send, 403, refusal)
+            log.warning("stream.rejected", reason=refusal, client=client)
+            await upgrade.refuse(403, refusal)
             return
-        await send({"type": "websocket.accept", "subprotocol": None, "headers": []})
-        socket = ASGIMessageSocket(receive, send)
+        socket = await upgrade.accept()
+        if socket is None:
+            return
+        try:
+            await self._run_stream(socket)
+        finally:
+            await socket.close()
+
+    async def _run_stream(self, socket: LeanWebSocket) -> None:
         protocol = TwilioMediaProtocol()
         start = await self._admit(socket, protocol)
         if start is None:
@@ -111,18 +123,19 @@ class MediaEndpoint:
             with trio.CancelScope(shield=True):
                 await self._operations.set_ended(sid, end_reason)
 
-    def _check_signature(self, scope: WebsocketScope) -> str | None:
-        signature = _header(scope, b"x-twilio-signature")
+    def _check_signature(self, upgrade: Upgrade) -> str | None:
+        signature = upgrade.header("X-Twilio-Signature")
         if signature is None:
             return "missing X-Twilio-Signature"
         url = self._settings.stream_url
-        if scope["query_string"]:
-            url += "?" + scope["query_string"].decode("latin-1")
+        _, question, query = upgrade.request.path.partition("?")
+        if question:
+            url += "?" + query
         if not is_valid_signature(self._settings.twilio_auth_token.reveal(), url, None, signature):
             return f"X-Twilio-Signature does not sign {url}"
         return None
 
-    async def _admit(self, socket: ASGIMessageSocket, protocol: TwilioMediaProtocol) -> Start | None:
+    async def _admit(self, socket: MessageSocket, protocol: TwilioMediaProtocol) -> Start | None:
         timeout = self._settings.stream_start_timeout_s
         try:
             with trio.fail_after(timeout):
@@ -152,31 +165,13 @@ def _summary_extras(record: CallRecord | None) -> dict[str, Any]:
     return {"direction": record.direction, "from": record.from_number, "to": record.to_number}
 
 
-async def _receive_start(socket: ASGIMessageSocket, protocol: TwilioMediaProtocol) -> Start:
+async def _receive_start(socket: MessageSocket, protocol: TwilioMediaProtocol) -> Start:
     while True:
         event = protocol.receive(await socket.receive())
         if isinstance(event, Start):
             return event
 
 
-async def _refuse(socket: ASGIMessageSocket, reason: str, code: CloseCode, **context: str) -> None:
+async def _refuse(socket: MessageSocket, reason: str, code: CloseCode, **context: str) -> None:
     log.warning("stream.rejected", reason=reason, close_code=int(code), **context)
     await socket.close(code, reason[:120])
-
-
-async def _refuse_upgrade(send: ASGISendCallable, status: int, reason: str) -> None:
-    headers = [(b"content-type", b"text/plain; charset=utf-8")]
-    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
-    await send({"type": "websocket.http.response.body", "body": reason.encode(), "more_body": False})
-
-
-def _header(scope: WebsocketScope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
-def _client(scope: WebsocketScope) -> str:
-    client = scope["client"]
-    return f"{client[0]}:{client[1]}" if client else "unknown"

@@ -1,4 +1,4 @@
-"""Opening realtime AI WebSockets with trio-websocket: providers, authentication, pre-warm.
+"""Opening realtime AI WebSockets: providers, authentication, pre-warm.
 
 Providers differ in URL, authentication header and dialect, nothing else:
 
@@ -17,11 +17,14 @@ Pre-warm: the voice webhook calls `prewarm(call_sid)` while the phone still ring
 socket is opened in the background (bounded in number) and handed to the call's first
 `connect()`, so the first answer does not wait for the provider's handshake. A socket
 not claimed within `prewarm_seconds` is closed.
+
+Sockets are `gateway.lean_websocket` (websockets' sans-I/O protocol): no background
+task per connection, and a send that fits the kernel buffer does not yield, which took
+two of the three event-loop steps each caller frame cost on its way to the AI.
 """
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -29,13 +32,12 @@ from urllib.parse import quote, urlsplit
 
 import structlog
 import trio
-import trio_websocket
 
 from actors import realtime
 from actors.message_socket import ConnectFailed, MessageSocket
 from actors.realtime import Dialect
 from gateway.config import Secret, Settings, websocket_url
-from gateway.sockets import TrioWebSocketMessageSocket
+from gateway.lean_websocket import LeanWebSocket, open_connection
 
 log = structlog.get_logger("gateway.realtime_client")
 
@@ -92,7 +94,7 @@ def _origin(url: str) -> str:
 
 
 class RealtimeConnector:
-    """Opens sockets to one endpoint; background reader tasks live in `nursery`."""
+    """Opens sockets to one endpoint; pre-warm tasks live in `nursery`."""
 
     def __init__(
         self,
@@ -108,8 +110,8 @@ class RealtimeConnector:
         self._connect_timeout = connect_timeout
         self._prewarm_seconds = prewarm_seconds
         self._prewarm_max = prewarm_max
-        self._ssl = ssl.create_default_context() if endpoint.url.startswith("wss:") else None
-        self._warm: dict[str, trio_websocket.WebSocketConnection] = {}
+        self._headers = [(name.decode(), value.decode()) for name, value in endpoint.headers()]
+        self._warm: dict[str, LeanWebSocket] = {}
         self._warming = 0
         self.prewarm_claimed = 0
         self.prewarm_expired = 0
@@ -118,12 +120,11 @@ class RealtimeConnector:
     @asynccontextmanager
     async def connect(self, key: str | None = None) -> AsyncIterator[MessageSocket]:
         """A socket: the one pre-warmed for `key` if there is one, else a fresh one."""
-        connection = self._warm.pop(key, None) if key is not None else None
-        if connection is not None:
+        socket = self._warm.pop(key, None) if key is not None else None
+        if socket is not None:
             self.prewarm_claimed += 1
         else:
-            connection = await self._open()
-        socket = TrioWebSocketMessageSocket(connection)
+            socket = await self._open()
         try:
             yield socket
         finally:
@@ -142,77 +143,25 @@ class RealtimeConnector:
 
     async def _keep_warm(self, key: str) -> None:
         try:
-            connection = await self._open()
+            socket = await self._open()
         except ConnectFailed as exc:
             log.warning("ai.prewarm_failed", call_sid=key, reason=exc.reason)
             return
         finally:
             self._warming -= 1
-        self._warm[key] = connection
+        self._warm[key] = socket
         await trio.sleep(self._prewarm_seconds)
-        if self._warm.pop(key, None) is connection:  # the stream never came
+        if self._warm.pop(key, None) is socket:  # the stream never came
             self.prewarm_expired += 1
-            await TrioWebSocketMessageSocket(connection).close()
+            await socket.close()
 
-    async def _open(self) -> trio_websocket.WebSocketConnection:
-        connection: trio_websocket.WebSocketConnection = await self._nursery.start(self._hold)
-        return connection
-
-    async def _hold(self, *, task_status: trio.TaskStatus[trio_websocket.WebSocketConnection]) -> None:
-        """Own one connection's background reader, so its failure stays its own.
-
-        trio-websocket #184: a ping crossing our close can make the reader raise; caught
-        here, it ends that one socket instead of cancelling the service nursery (and with
-        it every call of the process).
-        """
-        started = False
-        failure: ConnectFailed | None = None
-        try:
-            async with trio.open_nursery() as reader:
-                try:
-                    connection = await self._connect(reader)
-                except ConnectFailed as exc:
-                    failure = exc
-                else:
-                    started = True
-                    task_status.started(connection)
-        except* trio_websocket.ConnectionRejected as group:  # raised by the reader task too
-            failure = failure or _rejected(self.endpoint.url, group.exceptions[0])
-        except* Exception as group:
-            if started:
-                log.error(
-                    "ai.connection_reader_failed", url=self.endpoint.url, error=repr(group.exceptions[0])
-                )
-            failure = failure or ConnectFailed(f"{self.endpoint.url}: {group.exceptions[0]!r}")
-        if not started:
-            raise failure or ConnectFailed(f"{self.endpoint.url}: closed during the handshake")
-
-    async def _connect(self, reader: trio.Nursery) -> trio_websocket.WebSocketConnection:
-        url = self.endpoint.url
-        try:
-            with trio.fail_after(self._connect_timeout):
-                return await trio_websocket.connect_websocket_url(
-                    reader,
-                    url,
-                    ssl_context=self._ssl,
-                    extra_headers=self.endpoint.headers(),
-                    max_message_size=realtime.DEFAULT_MAX_MESSAGE_CHARS,
-                    message_queue_size=64,
-                )
-        except trio_websocket.ConnectionRejected as exc:
-            raise ConnectFailed(
-                f"{url} rejected the handshake with HTTP {exc.status_code}", exc.status_code
-            ) from None
-        except trio.TooSlowError:
-            raise ConnectFailed(f"{url} did not answer within {self._connect_timeout:g} s") from None
-        except (trio_websocket.HandshakeError, OSError) as exc:
-            cause = exc.__cause__ or exc
-            raise ConnectFailed(f"{url} unreachable: {type(cause).__name__}: {cause}") from None
-
-
-def _rejected(url: str, exc: BaseException) -> ConnectFailed:
-    status = exc.status_code if isinstance(exc, trio_websocket.ConnectionRejected) else None
-    return ConnectFailed(f"{url} rejected the handshake with HTTP {status}", status)
+    async def _open(self) -> LeanWebSocket:
+        return await open_connection(
+            self.endpoint.url,
+            self._headers,
+            max_size=realtime.DEFAULT_MAX_MESSAGE_CHARS,
+            connect_timeout=self._connect_timeout,
+        )
 
 
 class CallConnector:

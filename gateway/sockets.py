@@ -1,10 +1,9 @@
-"""Message-socket adapters: hypercorn's ASGI WebSocket and trio-websocket.
+"""The trio-websocket message-socket adapter (the local agent's server side).
 
-Each maps its library's ways of failing onto `SocketClosed` (and binary frames onto
-`RemoteProtocolError`), so actors handle one set of errors, httpcore-style. Both
-libraries serialise concurrent sends in call order (hypercorn under a FIFO lock after
-framing synchronously, trio-websocket with a StrictFIFOLock), which the downlink writer
-relies on.
+It maps the library's ways of failing onto `SocketClosed` (and binary frames onto
+`RemoteProtocolError`), so actors handle one set of errors, httpcore-style, as with
+`gateway.lean_websocket`, which carries the media streams and the AI sockets.
+trio-websocket serialises concurrent sends in call order (a StrictFIFOLock).
 """
 
 from __future__ import annotations
@@ -14,50 +13,11 @@ import contextlib
 import trio
 import trio_websocket
 import wsproto.utilities
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
 
 from actors.errors import CloseCode, RemoteProtocolError
 from actors.message_socket import SocketClosed
 
 CLOSE_TIMEOUT_SECONDS = 2.0
-
-
-class ASGIMessageSocket:
-    """An accepted ASGI WebSocket (hypercorn) as a message socket."""
-
-    def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        self._receive = receive
-        self._send = send
-        self._closed = False
-        self._close_code: int | None = None
-
-    async def receive(self) -> str:
-        if self._closed:
-            raise SocketClosed(self._close_code, "closed")
-        message = await self._receive()
-        if message["type"] == "websocket.receive":
-            if message.get("text") is None:
-                raise RemoteProtocolError(
-                    "binary frame where JSON text is expected", CloseCode.UNSUPPORTED_DATA
-                )
-            return str(message["text"])
-        if message["type"] == "websocket.disconnect":
-            self._closed = True
-            self._close_code = message.get("code")
-            raise SocketClosed(self._close_code, "peer disconnected")
-        raise RemoteProtocolError(f"unexpected ASGI message {message['type']!r}", CloseCode.INTERNAL_ERROR)
-
-    async def send(self, message: str) -> None:
-        if self._closed:
-            raise SocketClosed(self._close_code, "closed")
-        await self._send({"type": "websocket.send", "bytes": None, "text": message})
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._close_code = code
-        await self._send({"type": "websocket.close", "code": code, "reason": _close_reason(reason)})
 
 
 class TrioWebSocketMessageSocket:

@@ -1,0 +1,297 @@
+"""Load mode of the Twilio simulator: many calls from one process, paced at real time.
+
+Each call behaves as Twilio does: a signed voice webhook, the TwiML's stream opened with a
+signed upgrade, `connected` and `start`, a `media` frame every 20 ms, the gateway's
+messages checked as Twilio checks them, marks echoed when playback reaches them, `clear`
+honoured, `stop` at the end. What differs from `caller.py` is the cost: one timer loop
+sends every call's frame each 20 ms tick (not a task per call), messages are formatted
+from templates, and sockets are `websockets`' sans-I/O protocol on trio. The generator
+reports its own CPU, so a benchmark can tell when it, and not the gateway, is the limit.
+
+A call's script: three identity frames (`load_audio`), silence until the greeting has
+played, then turns of `speech_seconds` of speech followed by silence until the answer
+has played, until `seconds` have passed. Send times of every frame and receive times of
+every frame heard are kept on CLOCK_MONOTONIC for the latency figures.
+"""
+
+from __future__ import annotations
+
+import binascii
+import resource
+import secrets
+import time
+from array import array
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import numpy as np
+import trio
+
+from actors.message_socket import ConnectFailed, SocketClosed
+from gateway.lean_websocket import LeanWebSocket, connect
+from gateway.simulator.caller import SimulationError, parse_connect_stream
+from gateway.simulator.load_audio import IDENTITY_FRAMES, SILENT_FRAME, SPEECH_FRAME, identity_frames
+from gateway.simulator.outbound import OutboundClear, OutboundMark, OutboundMedia, Violation, check_outbound
+from gateway.twilio_signature import compute_signature
+
+TICK = 0.020
+QUIET_AFTER_PLAYBACK = 0.3
+CLOSE_WAIT = 5.0  # how long the gateway may take to close a stream after `stop`
+
+
+def _b64(payload: bytes) -> str:
+    return binascii.b2a_base64(payload, newline=False).decode("ascii")
+
+
+_SPEECH = _b64(SPEECH_FRAME)
+_SILENCE = _b64(SILENT_FRAME)
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    gateway_url: str
+    auth_token: str
+    account_sid: str
+    calls: int
+    seconds: float  # each call's length
+    ramp_seconds: float  # calls start evenly over this long
+    speech_seconds: float = 1.5
+
+
+class _Phase(Enum):
+    GREETING = "greeting"
+    SPEAKING = "speaking"
+    LISTENING = "listening"
+    DONE = "done"
+
+
+@dataclass
+class LoadCall:
+    index: int
+    call_sid: str
+    stream_sid: str = ""
+    socket: LeanWebSocket | None = None
+    started: float = 0.0
+    phase: _Phase = _Phase.GREETING
+    spoken: int = 0
+    sequence: int = 0
+    frames: int = 0
+    sent: array[float] = field(default_factory=lambda: array("d"))  # send time of frame k
+    heard: array[float] = field(default_factory=lambda: array("d"))  # arrival of downlink frame m
+    play_end: float = 0.0  # when everything queued at "Twilio" has played
+    audio_heard: bool = False
+    marks: deque[tuple[float, str]] = field(default_factory=deque)  # (due, name), in order
+    marks_received: int = 0
+    marks_echoed: int = 0
+    clears: int = 0
+    violations: list[str] = field(default_factory=list)
+    close_code: int | None = None
+    failure: str = ""
+    completed: bool = False
+
+
+class LoadGenerator:
+    def __init__(self, plan: LoadPlan) -> None:
+        self.plan = plan
+        self.calls = [LoadCall(index, "CA" + secrets.token_hex(16)) for index in range(plan.calls)]
+        self._live: list[LoadCall] = []
+        self.cpu_seconds = 0.0
+        self.wall_seconds = 0.0
+        self.tick_lateness: array[float] = array("d")  # how late each tick ran
+
+    async def run(self) -> None:
+        cpu, wall = _cpu(), time.monotonic()
+        async with httpx2.AsyncClient(timeout=30) as http, trio.open_nursery() as nursery:
+            for call in self.calls:
+                nursery.start_soon(self._call, http, call)
+            await self._tick_until_done()
+            nursery.cancel_scope.deadline = trio.current_time() + CLOSE_WAIT  # calls not closed by then
+        self.cpu_seconds, self.wall_seconds = _cpu() - cpu, time.monotonic() - wall
+
+    # ---- one call ---------------------------------------------------------------------
+
+    async def _call(self, http: httpx2.AsyncClient, call: LoadCall) -> None:
+        plan = self.plan
+        await trio.sleep(plan.ramp_seconds * call.index / max(1, plan.calls))
+        try:
+            stream_url, parameters = await self._webhook(http, call)
+            signature = compute_signature(plan.auth_token, stream_url)
+            async with connect(stream_url, [("X-Twilio-Signature", signature)]) as socket:
+                call.socket = socket
+                await self._start(call, parameters)
+                await self._listen(call)
+        except (SimulationError, ConnectFailed, SocketClosed) as exc:
+            call.failure = call.failure or str(exc)
+        finally:
+            call.phase = _Phase.DONE
+
+    async def _webhook(self, http: httpx2.AsyncClient, call: LoadCall) -> tuple[str, dict[str, str]]:
+        plan = self.plan
+        url = plan.gateway_url.rstrip("/") + "/twilio/voice"
+        form = {
+            "CallSid": call.call_sid, "AccountSid": plan.account_sid, "From": "+15005550006",
+            "To": "+15005550001", "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01",
+        }  # fmt: skip
+        signature = compute_signature(plan.auth_token, url, {name: [value] for name, value in form.items()})
+        try:
+            response = await http.post(url, data=form, headers={"X-Twilio-Signature": signature})
+        except httpx2.HTTPError as exc:
+            raise SimulationError(f"voice webhook unreachable: {exc!r}") from None
+        if response.status_code != 200:
+            raise SimulationError(f"voice webhook answered HTTP {response.status_code}")
+        return parse_connect_stream(response.text)
+
+    async def _start(self, call: LoadCall, parameters: dict[str, str]) -> None:
+        assert call.socket is not None
+        call.stream_sid = "MZ" + secrets.token_hex(16)
+        await call.socket.send('{"event":"connected","protocol":"Call","version":"1.0.0"}')
+        start = (
+            '{"event":"start","sequenceNumber":"1","start":{"accountSid":"' + self.plan.account_sid
+            + '","streamSid":"' + call.stream_sid + '","callSid":"' + call.call_sid
+            + '","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,'
+            + '"channels":1},"customParameters":{'
+            + ",".join(f'"{name}":"{value}"' for name, value in parameters.items())
+            + '}},"streamSid":"' + call.stream_sid + '"}'
+        )  # fmt: skip
+        call.sequence = 1
+        await call.socket.send(start)
+        call.started = time.monotonic()
+        self._live.append(call)
+
+    async def _listen(self, call: LoadCall) -> None:
+        """Until the gateway closes the stream (after our `stop`, or on its own)."""
+        assert call.socket is not None
+        try:
+            while True:
+                self._on_message(call, await call.socket.receive(), time.monotonic())
+        except SocketClosed as exc:
+            call.close_code = exc.code
+        finally:
+            call.phase = _Phase.DONE
+
+    def _on_message(self, call: LoadCall, message: str, now: float) -> None:
+        outbound = check_outbound(message, call.stream_sid)
+        if isinstance(outbound, Violation):
+            call.violations.append(f"{outbound.code}: {outbound.reason}")
+        elif isinstance(outbound, OutboundMedia):
+            call.heard.append(now)
+            call.play_end = max(call.play_end, now) + len(outbound.payload) / 8000
+            call.audio_heard = True
+        elif isinstance(outbound, OutboundMark):
+            call.marks_received += 1
+            call.marks.append((max(call.play_end, now), outbound.name))
+        elif isinstance(outbound, OutboundClear):
+            call.clears += 1
+            call.play_end = now
+            call.marks = deque((now, name) for _, name in call.marks)
+
+    # ---- the timer loop ---------------------------------------------------------------
+
+    async def _tick_until_done(self) -> None:
+        tick = trio.current_time()
+        while any(call.phase is not _Phase.DONE for call in self.calls):
+            tick += TICK
+            await trio.sleep_until(tick)
+            self.tick_lateness.append(trio.current_time() - tick)
+            now = time.monotonic()
+            for call in list(self._live):
+                await self._tick(call, now)
+            self._live = [call for call in self._live if call.phase is not _Phase.DONE]
+
+    async def _tick(self, call: LoadCall, now: float) -> None:
+        socket = call.socket
+        if socket is None or call.phase is _Phase.DONE:
+            return
+        try:
+            while call.marks and call.marks[0][0] <= now:
+                await self._send(call, "mark", '{"name":"' + call.marks.popleft()[1] + '"}')
+                call.marks_echoed += 1
+            if self._advance(call, now):
+                await self._hang_up(call)
+                return
+            await self._send_frame(call, now)
+        except SocketClosed as exc:
+            call.close_code = call.close_code or exc.code
+            call.phase = _Phase.DONE
+
+    def _advance(self, call: LoadCall, now: float) -> bool:
+        """Move the call's script on; True when it is time to hang up."""
+        plan = self.plan
+        idle = call.audio_heard and now >= call.play_end + QUIET_AFTER_PLAYBACK and not call.marks
+        if now - call.started >= plan.seconds:
+            call.completed = True
+            call.phase = _Phase.DONE
+            return True
+        if call.phase is _Phase.GREETING and idle:
+            call.phase, call.spoken = _Phase.SPEAKING, 0
+        elif call.phase is _Phase.SPEAKING and call.spoken * TICK >= plan.speech_seconds:
+            call.phase, call.audio_heard = _Phase.LISTENING, False
+        elif call.phase is _Phase.LISTENING and idle:
+            call.phase, call.spoken = _Phase.SPEAKING, 0
+        return False
+
+    async def _send_frame(self, call: LoadCall, now: float) -> None:
+        k = call.frames
+        if k < IDENTITY_FRAMES:
+            payload = _b64(identity_frames(call.index)[k])
+        elif call.phase is _Phase.SPEAKING:
+            payload = _SPEECH
+            call.spoken += 1
+        else:
+            payload = _SILENCE
+        body = '{"track":"inbound","chunk":"' + str(k + 1) + '","timestamp":"' + str(k * 20)
+        call.sent.append(now)
+        call.frames += 1
+        await self._send(call, "media", body + '","payload":"' + payload + '"}')
+
+    async def _hang_up(self, call: LoadCall) -> None:
+        body = '{"accountSid":"' + self.plan.account_sid + '","callSid":"' + call.call_sid + '"}'
+        await self._send(call, "stop", body)
+
+    async def _send(self, call: LoadCall, event: str, body: str) -> None:
+        assert call.socket is not None
+        call.sequence += 1
+        await call.socket.send(
+            '{"event":"' + event + '","sequenceNumber":"' + str(call.sequence) + '","' + event + '":'
+            + body + ',"streamSid":"' + call.stream_sid + '"}'
+        )  # fmt: skip
+
+    # ---- results ----------------------------------------------------------------------
+
+    def dump(self, path: Path) -> None:
+        arrays: dict[str, Any] = {"calls": np.array(len(self.calls))}
+        for call in self.calls:
+            arrays[f"c{call.index}_sent"] = np.frombuffer(call.sent, dtype=np.float64)
+            arrays[f"c{call.index}_heard"] = np.frombuffer(call.heard, dtype=np.float64)
+        arrays["tick_lateness"] = np.frombuffer(self.tick_lateness, dtype=np.float64)
+        np.savez(path, **arrays)
+
+    def summary(self) -> dict[str, object]:
+        calls = self.calls
+        lateness = np.frombuffer(self.tick_lateness, dtype=np.float64) * 1000
+        return {
+            "calls": len(calls),
+            "completed": sum(call.completed and call.close_code == 1000 for call in calls),
+            "failed": {call.call_sid: call.failure for call in calls if call.failure},
+            "violations": sum(len(call.violations) for call in calls),
+            "violation_examples": [v for call in calls for v in call.violations][:5],
+            "frames_sent": sum(call.frames for call in calls),
+            "frames_heard": sum(len(call.heard) for call in calls),
+            "marks_received": sum(call.marks_received for call in calls),
+            "marks_echoed": sum(call.marks_echoed for call in calls),
+            "clears": sum(call.clears for call in calls),
+            "close_codes": sorted({call.close_code for call in calls if call.close_code is not None}),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "cpu_share": round(self.cpu_seconds / self.wall_seconds, 3) if self.wall_seconds else None,
+            "tick_lateness_ms_p99": round(float(np.percentile(lateness, 99)), 3) if len(lateness) else None,
+        }
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
