@@ -4,9 +4,10 @@ Each call behaves as Twilio does: a signed voice webhook, the TwiML's stream ope
 signed upgrade, `connected` and `start`, a `media` frame every 20 ms, the gateway's
 messages checked as Twilio checks them, marks echoed when playback reaches them, `clear`
 honoured, `stop` at the end. What differs from `caller.py` is the cost: one timer loop
-sends every call's frame each 20 ms tick (not a task per call), messages are formatted
-from templates, and sockets are `websockets`' sans-I/O protocol on trio. The generator
-reports its own CPU, so a benchmark can tell when it, and not the gateway, is the limit.
+sends every call's frame each 20 ms (not a task per call; the calls spread over ten 2 ms
+slots, as real calls' frames are), messages are formatted from templates, and sockets are
+`websockets`' sans-I/O protocol on trio. The generator reports its own CPU, so a
+benchmark can tell when it, and not the gateway, is the limit.
 
 A call's script: three identity frames (`load_audio`), silence until the greeting has
 played, then turns of `speech_seconds` of speech followed by silence until the answer
@@ -39,6 +40,7 @@ from gateway.simulator.outbound import OutboundClear, OutboundMark, OutboundMedi
 from gateway.twilio_signature import compute_signature
 
 TICK = 0.020
+SLOTS = 10  # phases of the 20 ms period that calls are spread over
 QUIET_AFTER_PLAYBACK = 0.3
 CLOSE_WAIT = 5.0  # how long the gateway may take to close a stream after `stop`
 
@@ -192,15 +194,23 @@ class LoadGenerator:
     # ---- the timer loop ---------------------------------------------------------------
 
     async def _tick_until_done(self) -> None:
-        tick = trio.current_time()
+        """Every 20 ms, each call's frame; calls spread over SLOTS phases, as real calls are.
+
+        Twilio's calls start at random moments, so their frames arrive spread over the 20
+        ms period, not in one burst of every call at once (which would measure queueing
+        behind the burst, not the gateway)."""
+        tick, slot = trio.current_time(), 0
         while any(call.phase is not _Phase.DONE for call in self.calls):
-            tick += TICK
+            tick += TICK / SLOTS
+            slot = (slot + 1) % SLOTS
             await trio.sleep_until(tick)
             self.tick_lateness.append(trio.current_time() - tick)
             now = time.monotonic()
             for call in list(self._live):
-                await self._tick(call, now)
-            self._live = [call for call in self._live if call.phase is not _Phase.DONE]
+                if call.index % SLOTS == slot:
+                    await self._tick(call, now)
+            if slot == 0:
+                self._live = [call for call in self._live if call.phase is not _Phase.DONE]
 
     async def _tick(self, call: LoadCall, now: float) -> None:
         socket = call.socket

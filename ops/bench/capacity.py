@@ -121,6 +121,7 @@ class Step:
     seconds: float
     ramp: float
     folder: Path
+    profile: bool = False
     samples: list[tuple[float, float, int]] = field(default_factory=list)  # (time, cpu s, rss KB)
 
 
@@ -171,10 +172,16 @@ def run_step(step: Step) -> dict[str, Any]:
         base_env(),
         step.folder / "load.log",
     )  # fmt: skip
+    spy = None
     while load.popen.poll() is None:
-        step.samples.append((time.monotonic() - started, gateway.cpu_seconds(), gateway.rss_kb()))
+        now = time.monotonic() - started
+        step.samples.append((now, gateway.cpu_seconds(), gateway.rss_kb()))
+        if step.profile and spy is None and now >= step.ramp + 2.0:
+            spy = start_profile(gateway.popen.pid, step.seconds - step.ramp - 4.0, step.folder)
         time.sleep(0.25)
     load.stop()
+    if spy is not None:
+        spy.wait(timeout=30)
     ai_cpu = ai.cpu_seconds() - ai_cpu_start
     wall = time.monotonic() - started
     gateway.stop()
@@ -193,7 +200,50 @@ def run_step(step: Step) -> dict[str, Any]:
         "generator_tick_lateness_ms_p99": load_summary["tick_lateness_ms_p99"],
     }
     result["glitch_free"] = glitch_free(result)
+    if spy is not None:
+        result["profile_top"] = profile_top(step.folder / "gateway.folded")
     return result
+
+
+# ---- profile ------------------------------------------------------------------------
+
+
+def start_profile(pid: int, seconds: float, folder: Path) -> subprocess.Popen[bytes]:
+    """py-spy samples the gateway over the steady window (from core 1, not the gateway's)."""
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--duration",
+         str(max(1, int(seconds))), "--rate", "250", "--format", "raw", "--nolineno",
+         "--output", str(folder / "gateway.folded")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.sched_setaffinity(spy.pid, {1})
+    return spy
+
+
+def profile_top(folded: Path, count: int = 15) -> dict[str, list[tuple[str, float]]]:
+    """The functions with the most samples: on top of the stack (self) and anywhere on it."""
+    own: dict[str, int] = {}
+    anywhere: dict[str, int] = {}
+    total = 0
+    for line in folded.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = [_short(frame) for frame in stack.split(";") if frame]
+        total += int(n)
+        own[frames[-1]] = own.get(frames[-1], 0) + int(n)
+        for frame in set(frames):
+            anywhere[frame] = anywhere.get(frame, 0) + int(n)
+
+    def top(counts: dict[str, int]) -> list[tuple[str, float]]:
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:count]
+        return [(name, round(100 * n / max(total, 1), 1)) for name, n in ranked]
+
+    return {"self_percent": top(own), "total_percent": top(anywhere)}
+
+
+def _short(frame: str) -> str:
+    """`send (websockets/protocol.py)` -> `websockets/protocol.py:send`."""
+    name, _, where = frame.partition(" (")
+    return f"{where.rstrip(')')}:{name}" if where else name
 
 
 def gateway_figures(step: Step, idle_rss: int) -> dict[str, Any]:
@@ -298,11 +348,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--ramp", type=float, default=5.0)
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench")
+    parser.add_argument("--profile", action="store_true", help="sample the gateway with py-spy")
     args = parser.parse_args()
     results = []
     for audio_format in args.formats.split(","):
         for calls in (int(n) for n in args.steps.split(",")):
-            step = Step(audio_format, calls, args.seconds, args.ramp, args.out / f"{audio_format}-{calls}")
+            folder = args.out / f"{audio_format}-{calls}"
+            step = Step(audio_format, calls, args.seconds, args.ramp, folder, args.profile)
             result = run_step(step)
             results.append(result)
             print(json.dumps(result), flush=True)

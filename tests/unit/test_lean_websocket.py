@@ -1,0 +1,180 @@
+"""LeanWebSocket frames and parses like the reference implementation, byte for byte.
+
+The peer in every test is `websockets`' own sans-I/O protocol (the reference), fed
+through a byte-stream transport that can split the stream anywhere, as TCP may.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
+
+from actors.errors import CloseCode, RemoteProtocolError
+from actors.message_socket import SocketClosed
+from gateway.lean_websocket import LeanWebSocket, MaskPool
+
+MESSAGES = ["{}", "x" * 125, "é" * 100, "y" * 126, "z" * 65535, "w" * 65536, "v" * 200_000]
+
+
+def messages_for(chunk: int) -> list[str]:
+    """All of MESSAGES, but only the short ones byte by byte (that takes a step per byte)."""
+    return MESSAGES if chunk >= 100 else [*MESSAGES[:4], "u" * 1000]
+
+
+class ScriptedTransport:
+    """Bytes from a script, handed out in chunks of a chosen size; sent bytes collected."""
+
+    def __init__(self, data: bytes, chunk: int) -> None:
+        self._data, self._chunk, self.sent = data, chunk, bytearray()
+
+    async def receive(self) -> bytes:
+        await trio.lowlevel.checkpoint()
+        piece, self._data = self._data[: self._chunk], self._data[self._chunk :]
+        return piece
+
+    async def send(self, data: bytes) -> None:
+        await trio.lowlevel.checkpoint()
+        self.sent += data
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+def open_pair() -> tuple[ClientProtocol, ServerProtocol]:
+    """A reference client and server past their handshake."""
+    client, server = ClientProtocol(parse_uri("ws://gateway/twilio/media")), ServerProtocol()
+    client.send_request(client.connect())
+    server.receive_data(b"".join(client.data_to_send()))
+    request = server.events_received()[0]
+    assert isinstance(request, Request)
+    server.send_response(server.accept(request))
+    client.receive_data(b"".join(server.data_to_send()))
+    assert isinstance(client.events_received()[0], Response)
+    return client, server
+
+
+def lean(
+    side: str, wire: bytes, chunk: int, max_size: int = 1 << 20
+) -> tuple[LeanWebSocket, ScriptedTransport]:
+    """A LeanWebSocket on `side` ("server" or "client"), past the handshake, reading `wire`."""
+    reference_client, reference_server = open_pair()
+    transport = ScriptedTransport(wire, chunk)
+    protocol = reference_server if side == "server" else reference_client
+    protocol.max_message_size = max_size
+    return LeanWebSocket(transport, protocol), transport
+
+
+def frames_from(peer: ClientProtocol | ServerProtocol, messages: list[str]) -> bytes:
+    for message in messages:
+        peer.send_text(message.encode())
+    return b"".join(peer.data_to_send())
+
+
+async def receive_all(socket: LeanWebSocket, count: int) -> list[str]:
+    return [await socket.receive() for _ in range(count)]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 381, 1 << 20])
+async def test_the_server_side_reads_every_frame_a_client_sends_however_tcp_splits_them(chunk):
+    client, _ = open_pair()
+    messages = messages_for(chunk)
+    socket, _ = lean("server", frames_from(client, messages), chunk)
+    assert await receive_all(socket, len(messages)) == messages
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 4000, 1 << 20])
+async def test_the_client_side_reads_every_frame_a_server_sends(chunk):
+    _, server = open_pair()
+    messages = messages_for(chunk)
+    socket, _ = lean("client", frames_from(server, messages), chunk)
+    assert await receive_all(socket, len(messages)) == messages
+
+
+@pytest.mark.parametrize("side", ["server", "client"])
+async def test_frames_sent_parse_in_the_reference_peer(side):
+    client, server = open_pair()
+    socket, transport = lean(side, b"", 1)
+    for message in MESSAGES:
+        await socket.send(message)
+    peer = client if side == "server" else server
+    peer.receive_data(bytes(transport.sent))
+    frames = [event for event in peer.events_received() if isinstance(event, Frame)]
+    assert [frame.data.decode() for frame in frames] == MESSAGES
+    assert all(frame.opcode is Opcode.TEXT and frame.fin for frame in frames)
+
+
+async def test_client_frames_carry_masking_keys_that_differ():
+    socket, transport = lean("client", b"", 1)
+    await socket.send("{}")
+    await socket.send("{}")
+    first, second = bytes(transport.sent[:8]), bytes(transport.sent[8:])
+    assert first[1] & 0x80  # masked
+    assert second[1] & 0x80
+    assert first[2:6] != second[2:6]
+
+
+def test_the_mask_pool_refills_from_the_os_when_spent():
+    pool = MaskPool(keys=2)
+    keys = [pool.key() for _ in range(5)]
+    assert all(len(key) == 4 for key in keys)
+    assert len(set(keys)) == 5
+
+
+async def test_fragments_and_pings_between_text_frames_go_through_the_protocol():
+    client, _ = open_pair()
+    client.send_text(b"one")
+    client.send_text(b"tw", fin=False)
+    client.send_ping(b"are you there")
+    client.send_continuation(b"o", fin=True)
+    client.send_text(b"three")
+    socket, transport = lean("server", b"".join(client.data_to_send()), 3)
+    assert await receive_all(socket, 3) == ["one", "two", "three"]
+    client.receive_data(bytes(transport.sent))
+    pongs = [event for event in client.events_received() if isinstance(event, Frame)]
+    assert [(pong.opcode, pong.data) for pong in pongs] == [(Opcode.PONG, b"are you there")]
+
+
+async def test_a_close_frame_ends_receiving_with_the_peers_code_and_is_answered():
+    client, _ = open_pair()
+    client.send_text(b"last")
+    client.send_close(1000, "bye")
+    socket, transport = lean("server", b"".join(client.data_to_send()), 1 << 20)
+    assert await socket.receive() == "last"
+    with pytest.raises(SocketClosed) as closed:
+        await socket.receive()
+    assert (closed.value.code, closed.value.reason) == (1000, "bye")
+    client.receive_data(bytes(transport.sent))
+    assert client.state is State.CLOSED or client.close_rcvd is not None
+
+
+async def test_an_oversized_frame_is_refused_with_1009_before_its_payload_arrives():
+    client, _ = open_pair()
+    wire = frames_from(client, ["x" * 5000])
+    socket, _ = lean("server", wire[:100], 1 << 20, max_size=4096)
+    with pytest.raises(RemoteProtocolError) as refused:
+        await socket.receive()
+    assert refused.value.close_code == CloseCode.MESSAGE_TOO_BIG
+
+
+async def test_an_unmasked_frame_from_a_client_is_a_protocol_error_answered_with_1002():
+    _, server = open_pair()  # a server's frames are not masked: wrong for a client to send
+    socket, transport = lean("server", frames_from(server, ["{}"]), 1 << 20)
+    with pytest.raises(SocketClosed):
+        await socket.receive()
+    assert transport.sent[:1] == b"\x88"  # a close frame
+    assert int.from_bytes(transport.sent[2:4]) == 1002
+
+
+async def test_a_text_frame_that_is_not_utf8_is_refused_with_1007():
+    client, _ = open_pair()
+    client.send_frame(Frame(Opcode.TEXT, b"\xff\xfe"))
+    socket, _ = lean("server", b"".join(client.data_to_send()), 1 << 20)
+    with pytest.raises(RemoteProtocolError) as refused:
+        await socket.receive()
+    assert refused.value.close_code == CloseCode.INVALID_PAYLOAD
