@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test tools lint typecheck bench-codec bench-turns clean
+.PHONY: run test tools lint typecheck bench bench-codec bench-turns clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q python3-venv)
@@ -41,6 +41,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# Capacity: calls per core, CPU, memory and added latency, stepping the calls up in both
+# audio formats (about 5 minutes; writes out/bench/capacity.json and capacity.md).
+bench: $(STAMP)
+	$(BIN)/python ops/bench/capacity.py $(BENCH_ARGS)
 
 bench-codec: $(STAMP)
 	$(BIN)/python ops/bench/codec_cost.py

@@ -437,7 +437,7 @@ _FIELDS = (
     _Field(
         "registry_retention_s", None, "admin", "registry_retention_seconds", 3600.0, _number(0, 7 * 86400)
     ),
-    _Field("max_calls", "GATEWAY_MAX_CALLS", "server", "max_calls", 200, _integer(1, 100_000)),
+    _Field("max_calls", "GATEWAY_MAX_CALLS", "server", "max_calls", 100, _integer(1, 100_000)),
     _Field("drain_seconds", "GATEWAY_DRAIN_SECONDS", "server", "drain_seconds", 300.0, _number(0, 86_400)),
     _Field("metrics_token", "GATEWAY_METRICS_TOKEN", "metrics", "token", "", _secret),
     _Field(

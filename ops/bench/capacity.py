@@ -55,6 +55,8 @@ LEAD_FRAMES = 5  # the gateway's default 100 ms playout lead
 GAP_SECONDS = 0.5  # silence between two answers heard by a caller
 GLITCH_FREE_P99_MS = 20.0
 LOAD_SIDE_SATURATED = 0.9  # share of core 1 used by generator + AI
+_CORES = sorted(os.sched_getaffinity(0))
+GATEWAY_CORE, LOAD_CORE = _CORES[0], _CORES[-1]  # the same core on a one-core machine
 
 
 # ---- processes ----------------------------------------------------------------------
@@ -91,8 +93,12 @@ class Process:
         raise RuntimeError(f"{self.popen.args!r} did not print {text!r}: {''.join(self.lines[-20:])}")
 
     def cpu_seconds(self) -> float:
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, kernel) CPU seconds so far."""
         fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
     def rss_kb(self) -> int:
         return int(Path(f"/proc/{self.popen.pid}/statm").read_text().split()[1]) * PAGE_KB
@@ -122,7 +128,7 @@ class Step:
     ramp: float
     folder: Path
     profile: bool = False
-    samples: list[tuple[float, float, int]] = field(default_factory=list)  # (time, cpu s, rss KB)
+    samples: list[tuple[float, float, float, int]] = field(default_factory=list)  # time, user, kernel, RSS
 
 
 def run_step(step: Step) -> dict[str, Any]:
@@ -139,14 +145,14 @@ def run_step(step: Step) -> dict[str, Any]:
             "--out",
             str(step.folder / "ai.npz"),
         ],
-        1,
+        LOAD_CORE,
         base_env(),
         step.folder / "ai.log",
     )
     port = json.loads(ai.wait_for('"port"', 20))["port"]
     gateway = Process(
         [*GATEWAY, "run", "--config", "config/default.toml"],
-        0,
+        GATEWAY_CORE,
         {
             **base_env(),
             "GATEWAY_PORT": "0",
@@ -168,14 +174,14 @@ def run_step(step: Step) -> dict[str, Any]:
     load = Process(
         [*GATEWAY, "simulate-load", "--url", url, "--calls", str(step.calls), "--seconds", str(step.seconds),
          "--ramp", str(step.ramp), "--out", str(step.folder / "load.npz")],
-        1,
+        LOAD_CORE,
         base_env(),
         step.folder / "load.log",
     )  # fmt: skip
     spy = None
     while load.popen.poll() is None:
         now = time.monotonic() - started
-        step.samples.append((now, gateway.cpu_seconds(), gateway.rss_kb()))
+        step.samples.append((now, *gateway.cpu_split(), gateway.rss_kb()))
         if step.profile and spy is None and now >= step.ramp + 2.0:
             spy = start_profile(gateway.popen.pid, step.seconds - step.ramp - 4.0, step.folder)
         time.sleep(0.25)
@@ -216,7 +222,7 @@ def start_profile(pid: int, seconds: float, folder: Path) -> subprocess.Popen[by
          "--output", str(folder / "gateway.folded")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    os.sched_setaffinity(spy.pid, {1})
+    os.sched_setaffinity(spy.pid, {LOAD_CORE})
     return spy
 
 
@@ -252,11 +258,13 @@ def gateway_figures(step: Step, idle_rss: int) -> dict[str, Any]:
     window = [s for s in step.samples if begin <= s[0] <= end]
     if len(window) < 2:
         raise RuntimeError("the steady window is empty: make --seconds longer than --ramp + 3")
-    (t0, cpu0, _), (t1, cpu1, _) = window[0], window[-1]
-    peak_rss = max(s[2] for s in window)
+    (t0, user0, kernel0, _), (t1, user1, kernel1, _) = window[0], window[-1]
+    cpu = user1 - user0 + kernel1 - kernel0
+    peak_rss = max(s[3] for s in window)
     return {
-        "cpu_ms_per_call_second": round((cpu1 - cpu0) * 1000 / (step.calls * (t1 - t0)), 3),
-        "gateway_cpu_share": round((cpu1 - cpu0) / (t1 - t0), 3),
+        "cpu_ms_per_call_second": round(cpu * 1000 / (step.calls * (t1 - t0)), 3),
+        "gateway_cpu_share": round(cpu / (t1 - t0), 3),
+        "gateway_kernel_share": round((kernel1 - kernel0) / max(cpu, 1e-9), 3),
         "rss_idle_mb": round(idle_rss / 1024, 1),
         "rss_kb_per_call": round((peak_rss - idle_rss) / step.calls, 1),
     }
@@ -297,10 +305,12 @@ def _segments(heard: np.ndarray) -> list[np.ndarray]:
 
 
 def _lateness(segment: np.ndarray, deltas: np.ndarray, first_delta: int) -> np.ndarray:
-    """Arrival of each frame beyond the lead minus when a perfect pacer would have sent it."""
+    """Arrival of each frame beyond the lead minus when a perfect pacer would have sent it:
+    frame q (q >= lead) once frame q - lead has played, 20 ms after it began, and not
+    before the delta that carries it arrived."""
     q = np.arange(len(segment))
     delta_index = np.minimum(first_delta + q // 5, len(deltas) - 1)
-    ideal = np.maximum(deltas[delta_index], segment[0] + (q - LEAD_FRAMES) * 0.020)
+    ideal = np.maximum(deltas[delta_index], segment[0] + (q - LEAD_FRAMES + 1) * 0.020)
     late: np.ndarray = np.maximum(0.0, segment - ideal)[LEAD_FRAMES:]
     return late
 
@@ -343,7 +353,7 @@ def glitch_free(result: dict[str, Any]) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", default="50,100,200,300,400,500,600,800")
+    parser.add_argument("--steps", default="50,75,100,125,150,175,200,250,300,400,500,600,800")
     parser.add_argument("--formats", default="pcmu,pcm24k")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--ramp", type=float, default=5.0)
@@ -388,19 +398,20 @@ def markdown(report: dict[str, Any]) -> str:
         f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, Linux {m['kernel']}; "
         f"gateway on one core, {report['seconds']:g} s calls",
         "",
-        "| format | calls | CPU ms / call-s | RSS KB / call | uplink p50 / p99 ms | downlink first frame "
-        "p50 / p99 ms | pacing lateness p99 ms | drops | underruns | violations | complete | load side CPU "
-        "| glitch-free |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| format | calls | gateway CPU | CPU ms / call-s | RSS KB / call | uplink p50 / p99 ms "
+        "| downlink first frame p50 / p99 ms | pacing lateness p99 ms | drops | underruns | violations "
+        "| complete | load side CPU | glitch-free |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in report["steps"]:
         up, down, late = r["uplink_ms"], r["downlink_first_frame_ms"], r["pacing_lateness_ms"]
-        lines.append(
-            f"| {r['audio_format']} | {r['calls']} | {r['cpu_ms_per_call_second']} | {r['rss_kb_per_call']} "
-            f"| {up['p50']} / {up['p99']} | {down['p50']} / {down['p99']} | {late['p99']} | {r['drops']} "
-            f"| {r['underruns']} | {r['violations']} | {r['completed']}/{r['calls']} | "
-            f"{r['load_cpu_share']:.0%} | {'yes' if r['glitch_free'] else 'no'} |"
-        )
+        cells = [
+            r["audio_format"], r["calls"], f"{r['gateway_cpu_share']:.0%}", r["cpu_ms_per_call_second"],
+            r["rss_kb_per_call"], f"{up['p50']} / {up['p99']}", f"{down['p50']} / {down['p99']}", late["p99"],
+            r["drops"], r["underruns"], r["violations"], f"{r['completed']}/{r['calls']}",
+            f"{r['load_cpu_share']:.0%}", "yes" if r["glitch_free"] else "no",
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
