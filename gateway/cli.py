@@ -12,16 +12,17 @@ from typing import Any
 
 import trio
 
-from gateway import admin_client, bench_cli
-from gateway.app import serve
-from gateway.config import (
+from gateway.admin import client as admin_client
+from gateway.observability.logs import configure_logging
+from gateway.process.serving import serve
+from gateway.settings import (
     DEV_ADMIN_TOKEN,
     DEV_TWILIO_ACCOUNT_SID,
     DEV_TWILIO_AUTH_TOKEN,
     ConfigError,
     load_settings,
 )
-from gateway.logs import configure_logging
+from gateway.simulator import cli as bench_cli
 from gateway.simulator.audio import caller_phrase, read_wav, tone, write_wav
 from gateway.simulator.caller import CallReport, CallScript, SimulationError, simulate_call
 

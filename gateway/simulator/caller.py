@@ -37,7 +37,7 @@ from gateway.simulator.outbound import (
     check_outbound,
 )
 from gateway.simulator.playback import TwilioPlayback
-from gateway.twilio_signature import compute_signature
+from gateway.twilio.signature import compute_signature
 
 FRAME_MS = 20
 FRAME_BYTES = 160

@@ -33,11 +33,11 @@ import numpy as np
 import trio
 
 from actors.message_socket import ConnectFailed, SocketClosed
-from gateway.lean_websocket import LeanWebSocket, connect
+from gateway.net.websocket import LeanWebSocket, connect
 from gateway.simulator.caller import SimulationError, parse_connect_stream
 from gateway.simulator.load_audio import IDENTITY_FRAMES, SILENT_FRAME, SPEECH_FRAME, identity_frames
 from gateway.simulator.outbound import OutboundClear, OutboundMark, OutboundMedia, Violation, check_outbound
-from gateway.twilio_signature import compute_signature
+from gateway.twilio.signature import compute_signature
 
 TICK = 0.020
 SLOTS = 10  # phases of the 20 ms period that calls are spread over

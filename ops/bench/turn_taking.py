@@ -34,8 +34,8 @@ import numpy as np
 import structlog
 import trio
 
-from gateway.app import serve
-from gateway.config import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, Settings, load_settings
+from gateway.process.serving import serve
+from gateway.settings import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, Settings, load_settings
 from gateway.simulator.audio import caller_phrase
 from gateway.simulator.caller import CallReport, CallScript, simulate_call
 

@@ -10,13 +10,13 @@ speak() {  # speak OUT VOICE TEXT
   sox -D "$wav" -r 8000 -c 1 -t raw -e mu-law -b 8 "$1" highpass 200 lowpass 3400 norm -3
   rm -f "$wav"
 }
-speak gateway/local_agent/clips/greeting.ulaw en-us \
+speak gateway/ai/local_agent/clips/greeting.ulaw en-us \
   "Hello, this is the loopback agent. Say something, and I will play it back."
-speak gateway/local_agent/clips/goodbye.ulaw en-us \
+speak gateway/ai/local_agent/clips/goodbye.ulaw en-us \
   "Thanks for calling. Goodbye!"
-speak gateway/local_agent/clips/transferring.ulaw en-us \
+speak gateway/ai/local_agent/clips/transferring.ulaw en-us \
   "One moment, I am transferring you now."
-speak gateway/clips/apology.ulaw en-us \
+speak gateway/ai/clips/apology.ulaw en-us \
   "Sorry, the assistant is unavailable. Please call again later."
 speak gateway/simulator/clips/caller.ulaw en-gb+m3 \
   "Testing one two three, can you hear me?"

@@ -29,9 +29,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gateway.config import _FIELDS
-from gateway.live_calls import LiveCalls
-from gateway.metrics import GatewayMetrics
+from gateway.calls.live import LiveCalls
+from gateway.observability.metrics import GatewayMetrics
+from gateway.settings.fields import _FIELDS
 
 REPO = Path(__file__).parents[2]
 OPS = REPO / "ops"

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from actors import g711
-from gateway.local_agent.replies import clip
-from gateway.log_schema import json_schema
+from gateway.ai.local_agent.replies import clip
+from gateway.observability.log_schema import json_schema
 from gateway.simulator.audio import caller_phrase
 from tests.e2e.process import API_KEY, AUTH_TOKEN, REPO, GatewayProcess, gateway_env
 

@@ -13,10 +13,10 @@ import sys
 import httpx2
 import trio
 
-from gateway.config import DEV_TWILIO_ACCOUNT_SID
+from gateway.settings import DEV_TWILIO_ACCOUNT_SID
 from gateway.simulator.audio import caller_phrase
 from gateway.simulator.caller import CallReport, CallScript, simulate_call
-from gateway.twilio_signature import compute_signature
+from gateway.twilio.signature import compute_signature
 from tests.e2e.process import AUTH_TOKEN, GatewayProcess, gateway_env
 from tests.integration.harness import new_call_sid, voice_form
 

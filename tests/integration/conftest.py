@@ -11,8 +11,8 @@ import orjson
 import pytest
 import structlog
 
-from gateway.log_schema import json_schema
-from gateway.logs import processors
+from gateway.observability.log_schema import json_schema
+from gateway.observability.logs import processors
 
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 

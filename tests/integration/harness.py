@@ -13,10 +13,10 @@ import httpx2
 import trio
 import trio_websocket
 
-from gateway.app import Gateway, serve
-from gateway.config import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, Settings, load_settings
+from gateway.process.serving import Gateway, serve
+from gateway.settings import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, Settings, load_settings
 from gateway.simulator.caller import parse_connect_stream
-from gateway.twilio_signature import compute_signature
+from gateway.twilio.signature import compute_signature
 
 
 @asynccontextmanager

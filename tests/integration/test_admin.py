@@ -12,10 +12,10 @@ import trio.lowlevel
 import trio_websocket
 from openapi_spec_validator import validate
 
-from gateway.config import DEV_ADMIN_TOKEN, DEV_TWILIO_AUTH_TOKEN
+from gateway.settings import DEV_ADMIN_TOKEN, DEV_TWILIO_AUTH_TOKEN
 from gateway.simulator.audio import caller_phrase
 from gateway.simulator.caller import CallScript, simulate_call
-from gateway.twilio_signature import compute_signature
+from gateway.twilio.signature import compute_signature
 from tests.integration.harness import running
 from tests.twilio_rest_fake import fake_twilio_rest
 

@@ -11,9 +11,9 @@ import trio
 import trio_websocket
 
 from actors import g711
-from gateway.local_agent import serve_local_agent
-from gateway.local_agent.replies import clip
-from gateway.local_agent.session import AgentOptions
+from gateway.ai.local_agent import serve_local_agent
+from gateway.ai.local_agent.replies import clip
+from gateway.ai.local_agent.session import AgentOptions
 
 
 @asynccontextmanager

@@ -7,7 +7,7 @@ import httpx2
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.config import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, Settings
+from gateway.settings import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, Settings
 from gateway.simulator.audio import caller_phrase
 from gateway.simulator.caller import CallReport, CallScript, simulate_call
 from tests.integration.harness import new_call_sid, post_voice, running, running_gateway, voice_form

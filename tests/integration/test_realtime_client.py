@@ -8,8 +8,8 @@ import trio_websocket
 
 from actors.message_socket import ConnectFailed
 from actors.realtime import Dialect
-from gateway.config import Secret, load_settings
-from gateway.realtime_client import RealtimeConnector, RealtimeEndpoint
+from gateway.ai.connector import RealtimeConnector, RealtimeEndpoint
+from gateway.settings import Secret, load_settings
 
 
 class TestEndpoints:

@@ -8,9 +8,9 @@ caller heard is judged from the simulator's recording.
 import structlog
 
 from actors.messages import EndReason
-from gateway.call_setup import apology_ulaw
-from gateway.config import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN
-from gateway.local_agent.replies import clip
+from gateway.ai.call_settings import apology_ulaw
+from gateway.ai.local_agent.replies import clip
+from gateway.settings import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN
 from gateway.simulator.audio import caller_phrase
 from gateway.simulator.caller import CallScript, simulate_call
 from tests.integration.harness import running_gateway

@@ -4,8 +4,8 @@ import httpx2
 import pytest
 
 from actors.call_control import CallControlError
-from gateway.config import Secret
-from gateway.twilio_rest import TwilioCallControl, TwilioRest, TwilioRestError
+from gateway.settings import Secret
+from gateway.twilio.rest import TwilioCallControl, TwilioRest, TwilioRestError
 from tests.twilio_rest_fake import fake_twilio_rest
 
 ACCOUNT = "AC" + "1" * 32

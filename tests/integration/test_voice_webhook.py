@@ -3,7 +3,7 @@
 import httpx2
 import structlog
 
-from gateway.config import DEV_TWILIO_ACCOUNT_SID
+from gateway.settings import DEV_TWILIO_ACCOUNT_SID
 from gateway.simulator.caller import parse_connect_stream
 from tests.integration.harness import new_call_sid, post_voice, running_gateway, voice_form
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from actors.realtime import AudioFormat
-from gateway.config import _FIELDS, DEV_TWILIO_AUTH_TOKEN, ConfigError, load_settings
+from gateway.settings import DEV_TWILIO_AUTH_TOKEN, ConfigError, load_settings
+from gateway.settings.fields import _FIELDS
 
 REPO = Path(__file__).parents[2]
 

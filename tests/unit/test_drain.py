@@ -2,7 +2,7 @@
 
 import time
 
-from gateway.drain import Drain
+from gateway.calls.drain import Drain
 
 
 def test_a_drain_starts_once():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.events import Event, EventBus, Subscriber, Subscription
+from gateway.calls.event_bus import Event, EventBus, Subscriber, Subscription
 
 
 def test_topic_patterns_and_filters():

@@ -17,7 +17,7 @@ from websockets.uri import parse_uri
 
 from actors.errors import CloseCode, RemoteProtocolError
 from actors.message_socket import SocketClosed
-from gateway.lean_websocket import LeanWebSocket, MaskPool
+from gateway.net.websocket import LeanWebSocket, MaskPool
 
 MESSAGES = ["{}", "x" * 125, "é" * 100, "y" * 126, "z" * 65535, "w" * 65536, "v" * 200_000]
 

@@ -12,8 +12,8 @@ import pytest
 
 from actors.messages import CallEnd, EndReason
 from actors.summary import CallSummary
-from gateway.log_schema import CONTEXT_FIELDS, EVENTS, json_schema, render
-from gateway.logs import mask_phone_numbers, processors
+from gateway.observability.log_schema import CONTEXT_FIELDS, EVENTS, json_schema, render
+from gateway.observability.logs import mask_phone_numbers, processors
 
 ROOT = Path(__file__).resolve().parents[2]
 LEVELS = {"debug": "debug", "info": "info", "warning": "warning", "error": "error", "exception": "error"}
@@ -41,7 +41,9 @@ def _log_calls() -> list[tuple[str, str, str, set[str]]]:
 
 def test_the_committed_schema_and_reference_match_the_table() -> None:
     for path, text in render().items():
-        assert (ROOT / path).read_text() == text, f"{path} is stale: run python -m gateway.log_schema"
+        assert (ROOT / path).read_text() == text, (
+            f"{path} is stale: run python -m gateway.observability.log_schema"
+        )
 
 
 def test_the_schema_is_valid_json_schema() -> None:

@@ -12,8 +12,8 @@ import pytest
 from actors import realtime
 from actors.realtime import AudioFormat, Dialect, SessionConfig, TurnDetection
 from actors.tools import ToolPolicy
-from gateway.config import Secret
-from gateway.realtime_client import RealtimeEndpoint
+from gateway.ai.connector import RealtimeEndpoint
+from gateway.settings import Secret
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 CONFIG = SessionConfig(

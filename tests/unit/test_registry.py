@@ -2,7 +2,7 @@
 
 import time
 
-from gateway.registry import CallRecord, CallState, InMemoryRegistry
+from gateway.calls.registry import CallRecord, CallState, InMemoryRegistry
 
 
 def record(sid, state=CallState.LIVE, direction="inbound", ended_at=None):

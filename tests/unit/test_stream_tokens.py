@@ -1,6 +1,6 @@
 """One-time stream tokens: bound to a CallSid, short-lived, consumed by their first use."""
 
-from gateway.stream_tokens import Redemption, StreamTokens
+from gateway.twilio.stream_tokens import Redemption, StreamTokens
 
 
 class Clock:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.twilio_signature import compute_signature, is_valid_signature
+from gateway.twilio.signature import compute_signature, is_valid_signature
 
 TOKEN = "12345"
 URL = "https://mycompany.com/myapp.php?foo=1&bar=2"

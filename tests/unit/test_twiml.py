@@ -2,7 +2,7 @@
 
 from xml.etree import ElementTree
 
-from gateway import twiml
+from gateway.twilio import twiml
 
 
 def test_connect_stream_carries_url_and_parameters_escaped():

@@ -519,7 +519,9 @@ def json_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://github.com/trio-telephony-gateway/log-events.schema.json",
         "title": "Gateway log line",
-        "description": "One JSON line on the gateway's stdout (python -m gateway.log_schema writes this).",
+        "description": (
+            "One JSON line on the gateway's stdout (python -m gateway.observability.log_schema writes this)."
+        ),
         "type": "object",
         "properties": base,
         "required": sorted(BASE_FIELDS),
@@ -535,8 +537,9 @@ def markdown() -> str:
     lines = [
         "# Log events",
         "",
-        "Generated from `gateway/log_schema.py` (`python -m gateway.log_schema`); the JSON Schema",
-        "is `log-events.schema.json` next to this file. Every line is one JSON object with:",
+        "Generated from `gateway/observability/log_schema.py`",
+        "(`python -m gateway.observability.log_schema`); the JSON Schema is `log-events.schema.json`",
+        "next to this file. Every line is one JSON object with:",
         "",
         *_field_rows(BASE_FIELDS),
         "",
@@ -579,7 +582,7 @@ def render() -> dict[str, str]:
 if __name__ == "__main__":
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     for path, text in render().items():
         (root / path).parent.mkdir(exist_ok=True)
         (root / path).write_text(text)

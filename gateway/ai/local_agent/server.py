@@ -18,12 +18,12 @@ import trio
 import trio_websocket
 
 from actors.message_socket import SocketClosed
-from gateway.config import Secret
-from gateway.local_agent.session import AgentOptions, AgentSession
-from gateway.realtime_client import RealtimeEndpoint
-from gateway.sockets import TrioWebSocketMessageSocket
+from gateway.ai.connector import RealtimeEndpoint
+from gateway.ai.local_agent.session import AgentOptions, AgentSession
+from gateway.net.trio_websocket import TrioWebSocketMessageSocket
+from gateway.settings import Secret
 
-log = structlog.get_logger("gateway.local_agent")
+log = structlog.get_logger("gateway.ai.local_agent")
 
 REALTIME_PATH = "/v1/realtime"
 

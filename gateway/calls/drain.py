@@ -2,7 +2,7 @@
 
 An operator starts a drain over the admin API (the process stays up, e.g. before a
 rollout); SIGTERM starts one too, with a deadline after which the remaining calls are
-ended in order (see `gateway.app`).
+ended in order (see `gateway.process.serving`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 
 import structlog
 
-log = structlog.get_logger("gateway.drain")
+log = structlog.get_logger("gateway.calls.drain")
 
 
 class Drain:

@@ -34,10 +34,10 @@ from actors.formats import convert, to_pcm16
 from actors.message_socket import MessageSocket, SocketClosed
 from actors.realtime import AudioFormat
 from actors.vad import EnergyVAD, SpeechStarted, SpeechStopped, threshold_dbfs
-from gateway.local_agent import replies
-from gateway.local_agent.replies import Reply
+from gateway.ai.local_agent import replies
+from gateway.ai.local_agent.replies import Reply
 
-log = structlog.get_logger("gateway.local_agent")
+log = structlog.get_logger("gateway.ai.local_agent")
 
 BETA_SESSION_FIELDS = frozenset({
     "modalities", "input_audio_format", "output_audio_format", "turn_detection", "voice",

@@ -10,13 +10,13 @@ from actors.formats import convert
 from actors.realtime import AudioFormat, Dialect
 from actors.supervisor import CallSettings
 from actors.tools import ToolPolicy
-from gateway.config import Settings
+from gateway.settings import Settings
 
 
 @cache
 def apology_ulaw() -> bytes:
     """ "Sorry, the assistant is unavailable..." as mu-law 8 kHz (ops/tools/make_clips.sh)."""
-    return files("gateway").joinpath("clips/apology.ulaw").read_bytes()
+    return files("gateway.ai").joinpath("clips/apology.ulaw").read_bytes()
 
 
 def call_settings(settings: Settings, dialect: Dialect) -> CallSettings:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from gateway.drain import Drain
-from gateway.live_calls import LiveCalls
-from gateway.stream_tokens import StreamTokens
+from gateway.calls.drain import Drain
+from gateway.calls.live import LiveCalls
+from gateway.twilio.stream_tokens import StreamTokens
 
 
 class Refusal(StrEnum):

@@ -16,15 +16,15 @@ import structlog
 import trio
 
 from actors.messages import CallEnd, EndReason
-from gateway import twiml
-from gateway.admission import Admission, Refusal
-from gateway.config import Settings
-from gateway.events import EventBus
-from gateway.live_calls import LiveCalls
-from gateway.registry import CallRecord, CallRegistry, CallState
-from gateway.twilio_rest import TwilioRest, TwilioRestError
+from gateway.calls.admission import Admission, Refusal
+from gateway.calls.event_bus import EventBus
+from gateway.calls.live import LiveCalls
+from gateway.calls.registry import CallRecord, CallRegistry, CallState
+from gateway.settings import Settings
+from gateway.twilio import twiml
+from gateway.twilio.rest import TwilioRest, TwilioRestError
 
-log = structlog.get_logger("gateway.operations")
+log = structlog.get_logger("gateway.admin.operations")
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")

@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from actors.supervisor import CallCounters, CallSupervisor
-from gateway.live_calls import LiveCalls
+from gateway.calls.live import LiveCalls
 
 # No `_created` series: they double the output and nobody graphs them.
 disable_created_metrics()  # type: ignore[no-untyped-call]

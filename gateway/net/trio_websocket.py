@@ -2,7 +2,7 @@
 
 It maps the library's ways of failing onto `SocketClosed` (and binary frames onto
 `RemoteProtocolError`), so actors handle one set of errors, httpcore-style, as with
-`gateway.lean_websocket`, which carries the media streams and the AI sockets.
+`gateway.net.websocket`, which carries the media streams and the AI sockets.
 trio-websocket serialises concurrent sends in call order (a StrictFIFOLock).
 """
 

@@ -33,11 +33,11 @@ import structlog
 import trio
 from quart import websocket
 
-from gateway.config import Settings
-from gateway.events import TOPICS, EventBus, Subscriber
-from gateway.operations import CallOperations, OperationError
+from gateway.admin.operations import CallOperations, OperationError
+from gateway.calls.event_bus import TOPICS, EventBus, Subscriber
+from gateway.settings import Settings
 
-log = structlog.get_logger("gateway.admin_ws")
+log = structlog.get_logger("gateway.admin.control_ws")
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_IDLE = 4408

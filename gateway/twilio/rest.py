@@ -16,10 +16,10 @@ import structlog
 import trio
 
 from actors.call_control import CallControlError
-from gateway import twiml
-from gateway.config import Secret
+from gateway.settings import Secret
+from gateway.twilio import twiml
 
-log = structlog.get_logger("gateway.twilio_rest")
+log = structlog.get_logger("gateway.twilio.rest")
 
 API_VERSION = "2010-04-01"
 # A hang-up of a call that is already over is a success: 20404 "not found", 21220 "not in progress".

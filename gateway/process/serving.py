@@ -5,7 +5,7 @@ of the control plane (quart-trio on hypercorn). `serve` binds the listening sock
 (so port 0 works and accepted sockets inherit `TCP_USER_TIMEOUT`: a peer that stops
 acknowledging is dropped by the kernel, trio-stack pitfall 1), starts the local agent
 when it is the provider, and runs the front door: media streams to the media endpoint on
-the raw socket, everything else to hypercorn (`gateway.front_door`).
+the raw socket, everything else to hypercorn (`gateway.net.front_door`).
 
 Stopping is a drain. On SIGTERM or SIGINT (or `stop`), the process stops taking calls at
 once (`/readyz` 503, webhooks decline politely) and keeps serving its live calls until
@@ -32,24 +32,24 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from actors.errors import CloseCode
 from actors.messages import CallEnd, EndReason
-from gateway.admin_api import admin_blueprint
-from gateway.admission import Admission
-from gateway.call_setup import call_settings
-from gateway.config import Settings
-from gateway.control_plane import create_control_plane
-from gateway.drain import Drain
-from gateway.events import EventBus
-from gateway.front_door import FrontDoor, serve_hypercorn
-from gateway.lean_websocket import RawSocketTransport
-from gateway.live_calls import LiveCalls
-from gateway.local_agent import AgentOptions, serve_local_agent
-from gateway.media_endpoint import MediaEndpoint
-from gateway.metrics import GatewayMetrics
-from gateway.operations import CallOperations
-from gateway.realtime_client import RealtimeConnector, RealtimeEndpoint
-from gateway.registry import InMemoryRegistry
-from gateway.stream_tokens import StreamTokens
-from gateway.twilio_rest import TwilioRest
+from gateway.admin.operations import CallOperations
+from gateway.admin.rest import admin_blueprint
+from gateway.ai.call_settings import call_settings
+from gateway.ai.connector import RealtimeConnector, RealtimeEndpoint
+from gateway.ai.local_agent import AgentOptions, serve_local_agent
+from gateway.calls.admission import Admission
+from gateway.calls.drain import Drain
+from gateway.calls.event_bus import EventBus
+from gateway.calls.live import LiveCalls
+from gateway.calls.registry import InMemoryRegistry
+from gateway.net.front_door import FrontDoor, serve_hypercorn
+from gateway.net.websocket import RawSocketTransport
+from gateway.observability.metrics import GatewayMetrics
+from gateway.settings import Settings
+from gateway.twilio.media_endpoint import MediaEndpoint
+from gateway.twilio.rest import TwilioRest
+from gateway.twilio.stream_tokens import StreamTokens
+from gateway.twilio.webhooks import create_control_plane
 
 log = structlog.get_logger("gateway")
 
@@ -217,7 +217,7 @@ def _listen(host: str, port: int) -> socket.socket:
 def _hypercorn_config() -> hypercorn.config.Config:
     config = hypercorn.config.Config()
     config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")  # rendered as JSON by gateway.logs
+    config.errorlog = logging.getLogger("hypercorn.error")  # rendered as JSON by gateway.observability.logs
     config.graceful_timeout = 3.0
     config.websocket_max_message_size = 1024 * 1024
     return config

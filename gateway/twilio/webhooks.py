@@ -22,15 +22,15 @@ import structlog
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from gateway import twiml
-from gateway.admission import Admission
-from gateway.config import Settings
-from gateway.metrics import CONTENT_TYPE, GatewayMetrics
-from gateway.operations import CallOperations
-from gateway.stream_tokens import StreamTokens
-from gateway.twilio_signature import is_valid_signature
+from gateway.admin.operations import CallOperations
+from gateway.calls.admission import Admission
+from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.settings import Settings
+from gateway.twilio import twiml
+from gateway.twilio.signature import is_valid_signature
+from gateway.twilio.stream_tokens import StreamTokens
 
-log = structlog.get_logger("gateway.control_plane")
+log = structlog.get_logger("gateway.twilio.webhooks")
 
 _CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
 MAX_WEBHOOK_BYTES = 64 * 1024  # a voice webhook is a few hundred bytes of form fields

@@ -18,7 +18,7 @@ socket is opened in the background (bounded in number) and handed to the call's 
 `connect()`, so the first answer does not wait for the provider's handshake. A socket
 not claimed within `prewarm_seconds` is closed.
 
-Sockets are `gateway.lean_websocket` (websockets' sans-I/O protocol): no background
+Sockets are `gateway.net.websocket` (websockets' sans-I/O protocol): no background
 task per connection, and a send that fits the kernel buffer does not yield, which took
 two of the three event-loop steps each caller frame cost on its way to the AI.
 """
@@ -36,10 +36,10 @@ import trio
 from actors import realtime
 from actors.message_socket import ConnectFailed, MessageSocket
 from actors.realtime import Dialect
-from gateway.config import Secret, Settings, websocket_url
-from gateway.lean_websocket import LeanWebSocket, open_connection
+from gateway.net.websocket import LeanWebSocket, open_connection
+from gateway.settings import Secret, Settings, websocket_url
 
-log = structlog.get_logger("gateway.realtime_client")
+log = structlog.get_logger("gateway.ai.connector")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Every accepted connection's request line is peeked at (`MSG_PEEK`, nothing consumed).
 A `GET /twilio/media` (Twilio's media stream upgrade) is handed to the media endpoint on
-the raw socket, where `gateway.lean_websocket` serves it with a third of the event-loop
+the raw socket, where `gateway.net.websocket` serves it with a third of the event-loop
 steps hypercorn's ASGI WebSocket path took per frame (ops/bench). Anything else (the
 webhooks, health, metrics, the admin API and its WebSocket) goes to hypercorn, which
 accepts from a `HandoffListener` instead of the socket itself.
@@ -26,7 +26,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ASGIFramework, ConnectionState, LifespanState
 from hypercorn.utils import ShutdownError, raise_shutdown, wrap_app
 
-from gateway.lean_websocket import RawSocketTransport
+from gateway.net.websocket import RawSocketTransport
 
 PEEK_BYTES = 64
 PEEK_SECONDS = 10.0

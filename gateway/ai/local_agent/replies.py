@@ -44,7 +44,7 @@ class Reply:
 @cache
 def clip(name: str) -> bytes:
     """A packaged clip (greeting, goodbye, transferring), mu-law 8 kHz."""
-    return files("gateway.local_agent").joinpath(f"clips/{name}.ulaw").read_bytes()
+    return files("gateway.ai.local_agent").joinpath(f"clips/{name}.ulaw").read_bytes()
 
 
 def greeting() -> Reply:

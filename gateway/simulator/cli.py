@@ -20,7 +20,7 @@ from typing import Any
 import trio
 
 from actors.realtime import AudioFormat
-from gateway.config import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN
+from gateway.settings import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN
 from gateway.simulator.bench_ai import BenchAI
 from gateway.simulator.load import LoadGenerator, LoadPlan
 from gateway.simulator.load_audio import MAX_CALLS

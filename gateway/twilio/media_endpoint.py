@@ -1,7 +1,7 @@
 """The media WebSocket endpoint, `/twilio/media`, served on the raw socket.
 
-The front door (`gateway.front_door`) hands this endpoint every connection whose request
-line is `GET /twilio/media`; the upgrade is read and answered with `gateway.lean_websocket`
+The front door (`gateway.net.front_door`) hands this endpoint every connection whose request
+line is `GET /twilio/media`; the upgrade is read and answered with `gateway.net.websocket`
 rather than through hypercorn's ASGI WebSocket, because the media socket is the hot path
 (ops/bench: about a third of the event-loop steps per frame).
 
@@ -26,17 +26,17 @@ from actors.errors import CloseCode, RemoteProtocolError
 from actors.message_socket import MessageSocket, SocketClosed
 from actors.supervisor import CallSettings, CallSupervisor
 from actors.twilio_media import Start, TwilioMediaProtocol
-from gateway.config import Settings
-from gateway.events import CallEventSink, EventBus
-from gateway.lean_websocket import LeanWebSocket, RawSocketTransport, Upgrade, read_upgrade
-from gateway.live_calls import LiveCalls
-from gateway.metrics import GatewayMetrics
-from gateway.operations import CallOperations
-from gateway.realtime_client import RealtimeConnector
-from gateway.registry import CallRecord, CallRegistry
-from gateway.stream_tokens import Redemption, StreamTokens
-from gateway.twilio_rest import TwilioCallControl, TwilioRest
-from gateway.twilio_signature import is_valid_signature
+from gateway.admin.operations import CallOperations
+from gateway.ai.connector import RealtimeConnector
+from gateway.calls.event_bus import CallEventSink, EventBus
+from gateway.calls.live import LiveCalls
+from gateway.calls.registry import CallRecord, CallRegistry
+from gateway.net.websocket import LeanWebSocket, RawSocketTransport, Upgrade, read_upgrade
+from gateway.observability.metrics import GatewayMetrics
+from gateway.settings import Settings
+from gateway.twilio.rest import TwilioCallControl, TwilioRest
+from gateway.twilio.signature import is_valid_signature
+from gateway.twilio.stream_tokens import Redemption, StreamTokens
 
 log = structlog.get_logger("gateway.media")
 

@@ -15,7 +15,7 @@ import orjson
 import trio
 import trio_websocket
 
-from gateway.config import websocket_url
+from gateway.settings import websocket_url
 
 
 class AdminError(Exception):

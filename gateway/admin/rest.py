@@ -13,13 +13,13 @@ from typing import Any
 import structlog
 from quart import Blueprint, Response, jsonify, request, websocket
 
-from gateway.admin_openapi import OPENAPI
-from gateway.admin_ws import AdminSession, authorized
-from gateway.config import Settings
-from gateway.events import EventBus
-from gateway.operations import CallOperations, OperationError
+from gateway.admin.control_ws import AdminSession, authorized
+from gateway.admin.openapi import OPENAPI
+from gateway.admin.operations import CallOperations, OperationError
+from gateway.calls.event_bus import EventBus
+from gateway.settings import Settings
 
-log = structlog.get_logger("gateway.admin_api")
+log = structlog.get_logger("gateway.admin.rest")
 
 
 def admin_blueprint(settings: Settings, operations: CallOperations, bus: EventBus) -> Blueprint:

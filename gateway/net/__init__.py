@@ -1,0 +1,1 @@
+"""Sockets: the front door, the lean WebSocket layer, the hypercorn hand-off, the trio-websocket adapter."""

@@ -1,0 +1,1 @@
+"""The process: the composition root that builds every part, serving, signals and shutdown."""

@@ -1,0 +1,1 @@
+"""Twilio: webhooks, the media endpoint, signatures, stream tokens, TwiML, the REST client."""
