@@ -31,7 +31,7 @@ import yaml
 
 from gateway.calls.live import LiveCalls
 from gateway.observability.metrics import GatewayMetrics
-from gateway.settings.fields import _FIELDS
+from gateway.settings.fields import FIELDS
 
 REPO = Path(__file__).parents[2]
 OPS = REPO / "ops"
@@ -68,7 +68,7 @@ def test_the_validator_is_strict():
 
 
 def test_every_variable_the_manifests_set_is_a_gateway_setting():
-    settings = {spec.env for spec in _FIELDS if spec.env}
+    settings = {spec.env for spec in FIELDS if spec.env}
     found = manifests()
     names = [*found["ConfigMap/voice-gateway"]["data"], *found["Secret/voice-gateway"]["stringData"]]
     container = found["Deployment/voice-gateway"]["spec"]["template"]["spec"]["containers"][0]
