@@ -16,6 +16,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002  # a frame the WebSocket protocol does not allow (masking, opcodes)
     UNSUPPORTED_DATA = 1003  # a binary frame where only JSON text is allowed
     INVALID_PAYLOAD = 1007  # a text frame that is not the JSON the protocol defines
     POLICY_VIOLATION = 1008  # failed authentication: bad token, wrong call, no start in time

@@ -36,7 +36,8 @@ import trio
 from actors import realtime
 from actors.message_socket import ConnectFailed, MessageSocket
 from actors.realtime import Dialect
-from gateway.net.websocket import LeanWebSocket, open_connection
+from gateway.net.websocket import LeanWebSocket
+from gateway.net.ws_client import open_connection
 from gateway.settings import Secret, Settings, websocket_url
 
 log = structlog.get_logger("gateway.ai.connector")

@@ -42,8 +42,9 @@ from gateway.calls.drain import Drain
 from gateway.calls.event_bus import EventBus
 from gateway.calls.live import LiveCalls
 from gateway.calls.registry import InMemoryRegistry
-from gateway.net.front_door import FrontDoor, serve_hypercorn
-from gateway.net.websocket import RawSocketTransport
+from gateway.net.front_door import FrontDoor
+from gateway.net.hypercorn_handoff import serve_hypercorn
+from gateway.net.transport import RawSocketTransport
 from gateway.observability.metrics import GatewayMetrics
 from gateway.settings import Settings
 from gateway.twilio.media_endpoint import MediaEndpoint

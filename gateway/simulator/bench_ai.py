@@ -34,7 +34,9 @@ import trio
 from actors import g711
 from actors.message_socket import SocketClosed
 from actors.realtime import AudioFormat
-from gateway.net.websocket import LeanWebSocket, RawSocketTransport, read_upgrade
+from gateway.net.transport import RawSocketTransport
+from gateway.net.websocket import LeanWebSocket
+from gateway.net.ws_server import read_upgrade
 from gateway.simulator.load_audio import IDENTITY_FRAMES, is_speech, read_identity, reply_audio
 
 APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'

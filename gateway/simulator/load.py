@@ -33,7 +33,8 @@ import numpy as np
 import trio
 
 from actors.message_socket import ConnectFailed, SocketClosed
-from gateway.net.websocket import LeanWebSocket, connect
+from gateway.net.websocket import LeanWebSocket
+from gateway.net.ws_client import connect
 from gateway.simulator.caller import SimulationError, parse_connect_stream
 from gateway.simulator.load_audio import IDENTITY_FRAMES, SILENT_FRAME, SPEECH_FRAME, identity_frames
 from gateway.simulator.outbound import OutboundClear, OutboundMark, OutboundMedia, Violation, check_outbound

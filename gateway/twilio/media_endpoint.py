@@ -31,7 +31,9 @@ from gateway.ai.connector import RealtimeConnector
 from gateway.calls.event_bus import CallEventSink, EventBus
 from gateway.calls.live import LiveCalls
 from gateway.calls.registry import CallRecord, CallRegistry
-from gateway.net.websocket import LeanWebSocket, RawSocketTransport, Upgrade, read_upgrade
+from gateway.net.transport import RawSocketTransport
+from gateway.net.websocket import LeanWebSocket
+from gateway.net.ws_server import Upgrade, read_upgrade
 from gateway.observability.metrics import GatewayMetrics
 from gateway.settings import Settings
 from gateway.twilio.rest import TwilioCallControl, TwilioRest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
@@ -17,7 +18,8 @@ from websockets.uri import parse_uri
 
 from actors.errors import CloseCode, RemoteProtocolError
 from actors.message_socket import SocketClosed
-from gateway.net.websocket import LeanWebSocket, MaskPool
+from gateway.net.framing import MaskPool
+from gateway.net.websocket import MAX_PENDING_BYTES, LeanWebSocket
 
 MESSAGES = ["{}", "x" * 125, "é" * 100, "y" * 126, "z" * 65535, "w" * 65536, "v" * 200_000]
 
@@ -165,8 +167,10 @@ async def test_an_oversized_frame_is_refused_with_1009_before_its_payload_arrive
 async def test_an_unmasked_frame_from_a_client_is_a_protocol_error_answered_with_1002():
     _, server = open_pair()  # a server's frames are not masked: wrong for a client to send
     socket, transport = lean("server", frames_from(server, ["{}"]), 1 << 20)
-    with pytest.raises(SocketClosed):
+    with pytest.raises(RemoteProtocolError) as refused:
         await socket.receive()
+    assert refused.value.close_code == CloseCode.PROTOCOL_ERROR
+    await socket.close(refused.value.close_code, refused.value.reason)
     assert transport.sent[:1] == b"\x88"  # a close frame
     assert int.from_bytes(transport.sent[2:4]) == 1002
 
@@ -178,3 +182,59 @@ async def test_a_text_frame_that_is_not_utf8_is_refused_with_1007():
     with pytest.raises(RemoteProtocolError) as refused:
         await socket.receive()
     assert refused.value.close_code == CloseCode.INVALID_PAYLOAD
+
+
+async def test_a_frame_the_protocol_object_refuses_ends_the_socket_with_its_close_code():
+    """A frame only websockets' state machine can judge (here: a reserved bit set) is a
+    RemoteProtocolError with 1002, not a closed socket or a crash."""
+    reserved_bit_set = bytes([0xC1, 0x82, 0, 0, 0, 0]) + b"{}"  # FIN, RSV1, text; masked with 0000
+    socket, _ = lean("server", reserved_bit_set, 1 << 20)
+    with pytest.raises(RemoteProtocolError) as refused:
+        await socket.receive()
+    assert refused.value.close_code == CloseCode.PROTOCOL_ERROR
+
+
+async def test_a_text_frame_inside_a_fragmented_message_is_a_protocol_error():
+    client, _ = open_pair()
+    client.send_text(b"tw", fin=False)
+    another_client, _ = open_pair()
+    wire = b"".join(client.data_to_send()) + frames_from(another_client, ["{}"])
+    socket, _ = lean("server", wire, 1 << 20)
+    with pytest.raises(RemoteProtocolError) as refused:
+        await socket.receive()
+    assert refused.value.close_code == CloseCode.PROTOCOL_ERROR
+
+
+class StalledTransport(ScriptedTransport):
+    """A peer that stopped reading: the first send never completes."""
+
+    def __init__(self) -> None:
+        super().__init__(b"", 1)
+        self.sends = 0
+
+    async def send(self, data: bytes) -> None:
+        self.sends += 1
+        await trio.sleep_forever()
+
+
+async def test_senders_wait_once_the_queue_behind_a_stalled_write_is_full():
+    """While one send is stuck on a peer that stopped reading, other senders queue at most
+    MAX_PENDING_BYTES (and one frame each), then wait: memory stays bounded."""
+    _, reference_server = open_pair()
+    transport = StalledTransport()
+    socket = LeanWebSocket(transport, reference_server)
+    returned = 0
+
+    async def sender() -> None:
+        nonlocal returned
+        await socket.send("m" * 16_000)
+        returned += 1
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(60):
+            nursery.start_soon(sender)
+        await trio.testing.wait_all_tasks_blocked()
+        assert transport.sends == 1
+        assert returned * 16_000 <= MAX_PENDING_BYTES + 16_000
+        assert returned < 59
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,98 @@
+"""Byte transports under the lean WebSocket: a raw TCP socket, or any trio stream (TLS).
+
+The media path's cost is dominated by how often the event loop switches tasks per
+message, so on plain TCP the bytes go straight to the non-blocking stdlib socket: a send
+that fits in the kernel buffer completes without yielding, and a receive waits for
+readability first unless the last read filled the buffer (`trio.lowlevel.wait_readable`
+and `wait_writable`, public trio API). TLS (a `wss://` provider) goes through a trio
+`SSLStream` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from typing import Protocol
+
+import trio
+
+CLOSE_TIMEOUT_SECONDS = 2.0
+RECEIVE_BYTES = 65536
+
+
+class Transport(Protocol):
+    async def receive(self) -> bytes:
+        """Bytes from the peer; b"" once the connection is closed or broken."""
+        ...
+
+    async def send(self, data: bytes) -> None:
+        """All of `data`; raise OSError (or a trio resource error) if the connection broke."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class RawSocketTransport:
+    """A connected stdlib TCP socket, driven without trio's stream layer."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self._more_waiting = True  # a fresh connection may already hold the request
+
+    async def receive(self) -> bytes:
+        # At 50 frames a second the next frame is rarely there yet: wait first, unless the
+        # last read filled the buffer. Saves a failed recv and its exception per frame.
+        if not self._more_waiting:
+            await trio.lowlevel.wait_readable(self.sock)
+        while True:
+            try:
+                data = self.sock.recv(RECEIVE_BYTES)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self.sock)
+                continue
+            except OSError:
+                return b""
+            self._more_waiting = len(data) == RECEIVE_BYTES
+            return data
+
+    async def send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view) :]
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.sock)
+
+    async def aclose(self) -> None:
+        if self.sock.fileno() >= 0:
+            trio.lowlevel.notify_closing(self.sock)
+            self.sock.close()
+
+    @classmethod
+    def of(cls, stream: trio.SocketStream) -> RawSocketTransport:
+        """Take over the socket of a trio stream (from a trio listener or `open_tcp_stream`)."""
+        raw = socket.socket(fileno=stream.socket.detach())
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(raw)
+
+
+class StreamTransport:
+    """A trio stream (TLS): the general path."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self._stream = stream
+
+    async def receive(self) -> bytes:
+        try:
+            return bytes(await self._stream.receive_some(RECEIVE_BYTES))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            return b""
+
+    async def send(self, data: bytes) -> None:
+        await self._stream.send_all(data)
+
+    async def aclose(self) -> None:
+        with trio.move_on_after(CLOSE_TIMEOUT_SECONDS, shield=True):
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await self._stream.aclose()
