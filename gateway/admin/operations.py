@@ -1,4 +1,4 @@
-"""What operators can do, shared by the admin REST API and the admin control WebSocket.
+"""What operators can do: the commands behind the admin REST API and the control WebSocket.
 
 Every operation validates its input and answers with a result or an `OperationError`
 carrying a stable code (`bad_request`, `not_found`, `conflict`, `twilio_error`,
@@ -17,9 +17,9 @@ import trio
 
 from actors.messages import CallEnd, EndReason
 from gateway.calls.admission import Admission, Refusal
-from gateway.calls.event_bus import EventBus
+from gateway.calls.ledger import CallLedger
 from gateway.calls.live import LiveCalls
-from gateway.calls.registry import CallRecord, CallRegistry, CallState
+from gateway.calls.registry import CallRecord, CallState
 from gateway.settings import Settings
 from gateway.twilio import twiml
 from gateway.twilio.rest import TwilioRest, TwilioRestError
@@ -28,8 +28,6 @@ log = structlog.get_logger("gateway.admin.operations")
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
-# Twilio's final statuses, as they arrive in status callbacks.
-_FINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 
 
 class OperationError(Exception):
@@ -59,15 +57,14 @@ class CallOperations:
         self,
         settings: Settings,
         *,
-        registry: CallRegistry,
-        bus: EventBus,
+        ledger: CallLedger,
         live: LiveCalls,
         admission: Admission,
         rest: TwilioRest | None,
     ) -> None:
         self._settings = settings
-        self._registry = registry
-        self._bus = bus
+        self._ledger = ledger
+        self._registry = ledger.registry
         self._live = live
         self._admission = admission
         self._rest = rest
@@ -114,15 +111,14 @@ class CallOperations:
             to_number=to, instance=self._settings.instance_id, created_at=time.time(),
             twilio_status=str(answer.get("status", "queued")),
         )  # fmt: skip
-        await self._registry.put(record)
-        self._announce(record)
+        await self._ledger.placed(record)
         log.info("call.originated", call_sid=record.call_sid)
         return record.as_dict()
 
     async def hang_up(self, call_sid: str) -> dict[str, Any]:
         record = await self._active(call_sid)
         rest = self._require_rest()
-        await self._set_state(call_sid, CallState.ENDING)
+        await self._ledger.set_state(call_sid, CallState.ENDING)
         try:
             await rest.hang_up(call_sid, ringing=record.state is CallState.RINGING)
         except TwilioRestError as exc:
@@ -138,11 +134,11 @@ class CallOperations:
             raise OperationError("bad_request", "'to' must be an E.164 number like +15551234567")
         supervisor = await self._live_supervisor(call_sid)
         rest = self._require_rest()
-        await self._set_state(call_sid, CallState.ENDING)
+        await self._ledger.set_state(call_sid, CallState.ENDING)
         try:
             await rest.redirect(call_sid, twiml.dial(to))
         except TwilioRestError as exc:
-            await self._set_state(call_sid, CallState.LIVE)
+            await self._ledger.set_state(call_sid, CallState.LIVE)
             raise _twilio(exc) from None
         supervisor.end(CallEnd(EndReason.TRANSFERRED, to))
         log.info("call.operator_transfer", call_sid=call_sid)
@@ -161,44 +157,6 @@ class CallOperations:
     async def start_drain(self) -> dict[str, Any]:
         self._admission.drain.start("operator", len(self._live))
         return {"draining": True, "live_calls": len(self._live)}
-
-    # ---- updates from Twilio and the call path ----------------------------------------
-
-    async def incoming(self, call_sid: str, form: dict[str, str]) -> None:
-        """The voice webhook accepted a call: new (inbound) or answered (outbound)."""
-        record = await self._registry.get(call_sid)
-        if record is None:
-            direction = "inbound" if form.get("Direction", "inbound") == "inbound" else "outbound"
-            now = time.time()
-            record = CallRecord(
-                call_sid=call_sid, direction=direction, state=CallState.CONNECTING,
-                from_number=form.get("From", ""), to_number=form.get("To", ""),
-                instance=self._settings.instance_id, created_at=now, answered_at=now,
-                twilio_status=form.get("CallStatus", ""),
-            )  # fmt: skip
-            await self._registry.put(record)
-            self._announce(record)
-        else:
-            await self._set_state(call_sid, CallState.CONNECTING, answered_at=time.time())
-
-    async def status_callback(self, form: dict[str, str]) -> None:
-        """Twilio reports call progress (initiated, ringing, in-progress, completed...)."""
-        call_sid, status = form.get("CallSid", ""), form.get("CallStatus", "")
-        record = await self._registry.get(call_sid)
-        if record is None or record.state is CallState.ENDED:
-            return
-        changes: dict[str, Any] = {"twilio_status": status}
-        if status in _FINAL and record.state is not CallState.LIVE:
-            changes.update(state=CallState.ENDED, end_reason=status)
-        updated = await self._registry.update(call_sid, **changes)
-        if updated is not None and updated.state is not record.state:
-            self._announce(updated)
-
-    async def set_live(self, call_sid: str, stream_sid: str) -> None:
-        await self._set_state(call_sid, CallState.LIVE, stream_sid=stream_sid)
-
-    async def set_ended(self, call_sid: str, end_reason: str) -> None:
-        await self._set_state(call_sid, CallState.ENDED, end_reason=end_reason)
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -227,16 +185,6 @@ class CallOperations:
         if self._rest is None:
             raise OperationError("unconfigured", "Twilio REST needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
         return self._rest
-
-    async def _set_state(self, call_sid: str, state: CallState, **changes: Any) -> None:
-        record = await self._registry.update(call_sid, state=state, **changes)
-        if record is not None:
-            self._announce(record)
-
-    def _announce(self, record: CallRecord) -> None:
-        self._bus.publish(
-            "call.state", record.as_dict(), call_sid=record.call_sid, direction=record.direction
-        )
 
 
 def _twilio(exc: TwilioRestError) -> OperationError:

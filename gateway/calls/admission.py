@@ -9,11 +9,11 @@ calls elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 from gateway.calls.drain import Drain
 from gateway.calls.live import LiveCalls
-from gateway.twilio.stream_tokens import StreamTokens
 
 
 class Refusal(StrEnum):
@@ -22,16 +22,17 @@ class Refusal(StrEnum):
 
 
 class Admission:
-    def __init__(self, max_calls: int, calls: LiveCalls, tokens: StreamTokens, drain: Drain) -> None:
+    def __init__(self, max_calls: int, calls: LiveCalls, answered: Callable[[], int], drain: Drain) -> None:
+        """`answered()` counts calls answered with a stream that has not arrived yet."""
         self.max_calls = max_calls
         self._calls = calls
-        self._tokens = tokens
+        self._answered = answered
         self.drain = drain
 
     @property
     def in_flight(self) -> int:
         """Calls live here plus calls answered whose media stream has not arrived yet."""
-        return len(self._calls) + self._tokens.outstanding()
+        return len(self._calls) + self._answered()
 
     def refusal(self) -> Refusal | None:
         """Why a new call would be declined now, or None if it would be taken."""

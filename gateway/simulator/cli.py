@@ -1,9 +1,10 @@
-"""The benchmark side of the CLI: `gateway simulate-load` and `gateway bench-ai`.
+"""The simulator's commands: `gateway simulate-call`, `simulate-load` and `bench-ai`.
 
-`simulate-load` places many simulated Twilio calls against a running gateway from one
-process and prints a JSON summary (with its own CPU use); `bench-ai` serves the cheap
-realtime AI the benchmark points the gateway at, and writes its records on SIGTERM or
-SIGINT. `ops/bench/capacity.py` runs both against a gateway process.
+`simulate-call` plays Twilio for one call against a running gateway and prints what the
+caller heard. `simulate-load` places many simulated Twilio calls from one process and
+prints a JSON summary (with its own CPU use); `bench-ai` serves the cheap realtime AI the
+benchmark points the gateway at, and writes its records on SIGTERM or SIGINT.
+`ops/bench/capacity.py` runs both against a gateway process.
 """
 
 from __future__ import annotations
@@ -21,12 +22,42 @@ import trio
 
 from actors.realtime import AudioFormat
 from gateway.settings import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN
+from gateway.simulator.audio import caller_phrase, read_wav, tone, write_wav
 from gateway.simulator.bench_ai import BenchAI
+from gateway.simulator.caller import CallReport, CallScript, SimulationError, simulate_call
 from gateway.simulator.load import LoadGenerator, LoadPlan
 from gateway.simulator.load_audio import MAX_CALLS
 
 
 def add_commands(commands: Any, default_url: str) -> None:
+    simulate = commands.add_parser("simulate-call", help="call a running gateway the way Twilio does")
+    simulate.add_argument("--url", default=default_url, help="the gateway's public base URL")
+    simulate.add_argument(
+        "--auth-token",
+        default=os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TWILIO_AUTH_TOKEN,
+        help="Twilio auth token to sign with (default: $TWILIO_AUTH_TOKEN or the dev token)",
+    )
+    simulate.add_argument(
+        "--account-sid", default=os.environ.get("TWILIO_ACCOUNT_SID") or DEV_TWILIO_ACCOUNT_SID
+    )
+    source = simulate.add_mutually_exclusive_group()
+    source.add_argument(
+        "--say", type=Path, help="16-bit PCM WAV the caller says (default: a spoken test phrase)"
+    )
+    source.add_argument("--tone", type=float, metavar="HZ", help="say a 1.5 s tone instead")
+    source.add_argument("--no-speech", action="store_true", help="say nothing (press keys with --dtmf)")
+    simulate.add_argument(
+        "--dtmf",
+        action="append",
+        default=[],
+        metavar="SECONDS:KEY",
+        help="press KEY at SECONDS after the stream starts (repeatable)",
+    )
+    simulate.add_argument("--record", type=Path, help="write what the caller heard to this WAV file")
+    simulate.add_argument("--max-seconds", type=float, default=40.0, help="hang up after this long at most")
+    simulate.add_argument("--json", action="store_true", help="print the report as JSON")
+    simulate.set_defaults(handler=_simulate)
+
     load = commands.add_parser("simulate-load", help="many simulated Twilio calls at once, from one process")
     load.add_argument("--url", default=default_url, help="the gateway's public base URL")
     load.add_argument("--auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN") or DEV_TWILIO_AUTH_TOKEN)
@@ -76,3 +107,69 @@ async def _serve_until_signal(ai: BenchAI, port: int) -> None:
             async for _ in signals:
                 nursery.cancel_scope.cancel()
                 break
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    try:
+        utterance = _utterance(args)
+        dtmf = tuple(_dtmf(spec) for spec in args.dtmf)
+    except (OSError, ValueError) as exc:
+        print(f"gateway simulate-call: {exc}", file=sys.stderr)
+        return 2
+    script = CallScript(utterance=utterance, dtmf=dtmf, max_seconds=args.max_seconds)
+    try:
+        report = trio.run(simulate_call, args.url, args.auth_token, args.account_sid, script)
+    except SimulationError as exc:
+        print(f"gateway simulate-call: {exc}", file=sys.stderr)
+        return 2
+    if args.record:
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        write_wav(args.record, report.heard)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(_summary(report, args.record))
+    return 0 if report.ended_cleanly else 1
+
+
+def _utterance(args: argparse.Namespace) -> bytes:
+    if args.no_speech:
+        return b""
+    if args.say:
+        return read_wav(args.say)
+    return tone(args.tone, 1.5) if args.tone else caller_phrase()
+
+
+def _dtmf(spec: str) -> tuple[float, str]:
+    seconds, _, key = spec.partition(":")
+    if len(key) != 1 or key not in "0123456789*#ABCD":
+        raise ValueError(f"--dtmf {spec!r}: expected SECONDS:KEY, e.g. 3.5:7")
+    return float(seconds), key
+
+
+def _summary(report: CallReport, record: Path | None) -> str:
+    if report.completed:
+        outcome = "completed"
+    elif report.close_code == 1000:
+        outcome = "ended by the gateway"
+    else:
+        outcome = "did NOT complete"
+    latency = f"{report.answer_latency_ms:.0f} ms" if report.answer_latency_ms is not None else "n/a"
+    lines = [
+        f"call {report.call_sid}  stream {report.stream_sid}",
+        f"  stream url     {report.stream_url}",
+        f"  script         {outcome} in {report.duration_s:.1f} s",
+        f"  greeting       {report.greeting_ms / 1000:.1f} s of audio heard",
+        f"  answer         {report.answer_ms / 1000:.1f} s of audio heard, first byte {latency} "
+        "after the caller's last frame",
+        f"  media          sent {report.frames_sent}, received {report.media_received}",
+        f"  marks          received {report.marks_received}, echoed {report.mark_echoes_sent}",
+        f"  clears         {report.clears_received} "
+        f"({report.cleared_ms / 1000:.1f} s of unplayed audio dropped)",
+        f"  violations     {len(report.violations)}",
+        *(f"    {v.code}: {v.reason}" for v in report.violations[:10]),
+        f"  stream closed  {report.close_code} {report.close_reason}".rstrip(),
+    ]
+    if record:
+        lines.append(f"  recording      {record}")
+    return "\n".join(lines)

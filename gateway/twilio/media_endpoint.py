@@ -17,26 +17,23 @@ error that caused them. Then the call runs under its own supervisor.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
 
 import structlog
 import trio
 
 from actors.errors import CloseCode, RemoteProtocolError
 from actors.message_socket import MessageSocket, SocketClosed
-from actors.supervisor import CallSettings, CallSupervisor
+from actors.supervisor import CallSupervisor
 from actors.twilio_media import Start, TwilioMediaProtocol
-from gateway.admin.operations import CallOperations
-from gateway.ai.connector import RealtimeConnector
-from gateway.calls.event_bus import CallEventSink, EventBus
+from gateway.calls.ledger import CallLedger
 from gateway.calls.live import LiveCalls
-from gateway.calls.registry import CallRecord, CallRegistry
+from gateway.calls.registry import CallRecord
 from gateway.net.transport import RawSocketTransport
 from gateway.net.websocket import LeanWebSocket
 from gateway.net.ws_server import Upgrade, read_upgrade
 from gateway.observability.metrics import GatewayMetrics
 from gateway.settings import Settings
-from gateway.twilio.rest import TwilioCallControl, TwilioRest
 from gateway.twilio.signature import is_valid_signature
 from gateway.twilio.stream_tokens import Redemption, StreamTokens
 
@@ -45,31 +42,28 @@ log = structlog.get_logger("gateway.media")
 MAX_MESSAGE_BYTES = 1 << 20  # a Twilio media message is about 400 bytes
 
 
+NewCall = Callable[[Start, MessageSocket, TwilioMediaProtocol, CallRecord | None], CallSupervisor]
+
+
 class MediaEndpoint:
+    """Admits media streams; `new_call` builds each admitted call's supervisor."""
+
     def __init__(
         self,
         settings: Settings,
         tokens: StreamTokens,
         *,
-        ai: RealtimeConnector,
         calls: LiveCalls,
-        call_settings: CallSettings,
-        rest: TwilioRest | None,
-        operations: CallOperations,
-        registry: CallRegistry,
-        bus: EventBus,
+        ledger: CallLedger,
         metrics: GatewayMetrics,
+        new_call: NewCall,
     ) -> None:
         self._settings = settings
         self._tokens = tokens
-        self._ai = ai
         self._calls = calls
-        self._call_settings = call_settings
-        self._rest = rest
-        self._operations = operations
-        self._registry = registry
-        self._bus = bus
+        self._ledger = ledger
         self._metrics = metrics
+        self._new_call = new_call
 
     async def serve(self, transport: RawSocketTransport, client: str) -> None:
         """One connection whose request line is the media path: the upgrade, then the call."""
@@ -98,24 +92,12 @@ class MediaEndpoint:
         if start is None:
             return
         sid = start.call_sid
-        record = await self._registry.get(sid)
-        extras = _summary_extras(record)
-        events = CallEventSink(self._bus, sid, extras["direction"], self._metrics.on_call_event)
-        control = TwilioCallControl(self._rest, sid) if self._rest is not None else None
-        supervisor = CallSupervisor(
-            start,
-            socket,
-            protocol,
-            self._ai.for_call(sid),
-            self._call_settings,
-            control=control,
-            events=events,
-            summary_extras=extras,
-        )
+        record = await self._ledger.record(sid)
+        supervisor = self._new_call(start, socket, protocol, record)
         self._calls.add(supervisor)
         if record is not None and record.answered_at is not None:
             self._metrics.call_setup.observe(max(0.0, time.time() - record.answered_at))
-        await self._operations.set_live(sid, start.stream_sid)
+        await self._ledger.live(sid, start.stream_sid)
         end_reason = "cancelled"
         try:
             end_reason = (await supervisor.run()).end.reason.value
@@ -123,7 +105,7 @@ class MediaEndpoint:
             self._metrics.call_ended(supervisor)  # before leaving LiveCalls: counted exactly once
             self._calls.remove(supervisor)
             with trio.CancelScope(shield=True):
-                await self._operations.set_ended(sid, end_reason)
+                await self._ledger.ended(sid, end_reason)
 
     def _check_signature(self, upgrade: Upgrade) -> str | None:
         signature = upgrade.header("X-Twilio-Signature")
@@ -158,13 +140,6 @@ class MediaEndpoint:
             await _refuse(socket, reason, CloseCode.POLICY_VIOLATION, call_sid=start.call_sid)
             return None
         return start
-
-
-def _summary_extras(record: CallRecord | None) -> dict[str, Any]:
-    """What the summary adds from the registry (numbers are masked by the log pipeline)."""
-    if record is None:
-        return {"direction": "inbound", "from": "", "to": ""}
-    return {"direction": record.direction, "from": record.from_number, "to": record.to_number}
 
 
 async def _receive_start(socket: MessageSocket, protocol: TwilioMediaProtocol) -> Start:

@@ -1,4 +1,4 @@
-"""Control-plane HTTP routes on quart-trio: the Twilio webhooks, health, readiness, metrics.
+"""Twilio's webhooks, as quart-trio routes: the voice webhook and status callbacks.
 
 `POST /twilio/voice` is what a Twilio number's Voice URL points at. The request must
 carry an `X-Twilio-Signature` over the public URL and every form field (403 otherwise,
@@ -7,24 +7,21 @@ with a one-time token bound to the CallSid as a `<Parameter>` (Twilio drops quer
 strings from stream URLs), or, when admission refuses (draining, at capacity), TwiML
 that declines politely.
 
-`GET /healthz` says the process is alive; `GET /readyz` whether it takes calls (503 with
-the reason otherwise); `GET /metrics` is the Prometheus exposition, behind a bearer
-token (`GATEWAY_METRICS_TOKEN`; open without one only in development mode).
+`POST /twilio/status` takes the status callbacks of outbound calls (signed the same way)
+and keeps their records.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable
 
 import structlog
-from quart import Response, request
-from quart_trio import QuartTrio
+from quart import Blueprint, Response, request
 
-from gateway.admin.operations import CallOperations
 from gateway.calls.admission import Admission
-from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.calls.ledger import CallLedger
+from gateway.observability.metrics import GatewayMetrics
 from gateway.settings import Settings
 from gateway.twilio import twiml
 from gateway.twilio.signature import is_valid_signature
@@ -33,26 +30,24 @@ from gateway.twilio.stream_tokens import StreamTokens
 log = structlog.get_logger("gateway.twilio.webhooks")
 
 _CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
-MAX_WEBHOOK_BYTES = 64 * 1024  # a voice webhook is a few hundred bytes of form fields
 
 
 DECLINE = "Sorry, we cannot take your call right now. Please call again later."
 
 
-def create_control_plane(
+def twilio_blueprint(
     settings: Settings,
     tokens: StreamTokens,
-    operations: CallOperations,
+    ledger: CallLedger,
     admission: Admission,
     metrics: GatewayMetrics,
     *,
     on_call: Callable[[str], None] | None = None,
-) -> QuartTrio:
-    """The control-plane app; `on_call(call_sid)` runs for each accepted voice webhook (pre-warm)."""
-    app = QuartTrio(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
+) -> Blueprint:
+    """The webhook routes; `on_call(call_sid)` runs for each accepted voice webhook (pre-warm)."""
+    app = Blueprint("twilio", __name__, url_prefix="/twilio")
 
-    @app.post("/twilio/voice")
+    @app.post("/voice")
     async def twilio_voice() -> Response:
         form, refusal = await _signed_form(settings)
         if refusal is not None:
@@ -81,37 +76,18 @@ def create_control_plane(
         token = tokens.mint(call_sid)
         if on_call is not None:
             on_call(call_sid)
-        await operations.incoming(call_sid, form)
+        await ledger.answered(call_sid, form)
         log.info("call.webhook", call_sid=call_sid, direction=form.get("Direction", ""))
         return _twiml(twiml.connect_stream(settings.stream_url, {"token": token}))
 
-    @app.post("/twilio/status")
+    @app.post("/status")
     async def twilio_status() -> Response:
         form, refusal = await _signed_form(settings)
         if refusal is not None:
             return refusal
-        await operations.status_callback(form)
+        await ledger.status_callback(form)
         log.info("call.status", call_sid=form.get("CallSid", ""), status=form.get("CallStatus", ""))
         return Response("", 204)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz() -> tuple[dict[str, object], int]:
-        refusal = admission.refusal()
-        body: dict[str, object] = {"in_flight": admission.in_flight, "max_calls": admission.max_calls}
-        if refusal is None:
-            return {"status": "ready", **body}, 200
-        return {"status": "not_ready", "reason": refusal.value, **body}, 503
-
-    @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
-        refusal = _metrics_refusal(settings)
-        if refusal is not None:
-            return _text(refusal, 401)
-        return Response(metrics.render(), 200, content_type=CONTENT_TYPE)
 
     return app
 
@@ -125,18 +101,6 @@ async def _signed_form(settings: Settings) -> tuple[dict[str, str], Response | N
         return {name: values[-1] for name, values in params.items()}, None
     log.warning("webhook.rejected", path=request.path, reason=refusal, client=request.remote_addr)
     return {}, _text(refusal, 403)
-
-
-def _metrics_refusal(settings: Settings) -> str | None:
-    token = settings.metrics_token.reveal()
-    if not token:
-        if settings.development_mode:
-            return None
-        return "metrics need GATEWAY_METRICS_TOKEN; scrape with it as a bearer token"
-    given = request.headers.get("Authorization", "")
-    if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        return "missing or wrong bearer token"
-    return None
 
 
 def _twiml(body: str) -> Response:

@@ -1,0 +1,39 @@
+"""`gateway run`: serve Twilio calls with the settings from a file and the environment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from gateway.observability.logs import configure_logging
+from gateway.process.serving import serve
+from gateway.settings import ConfigError, load_settings
+
+
+def add_commands(commands: Any) -> None:
+    run = commands.add_parser("run", help="serve Twilio calls (settings: --config file, then environment)")
+    run.add_argument(
+        "--config", type=Path, default=os.environ.get("GATEWAY_CONFIG"), help="TOML settings file"
+    )
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        instance=settings.instance_id,
+        mask_numbers=settings.log_phone_numbers == "masked",
+    )
+    trio.run(serve, settings)
+    return 0
