@@ -1,23 +1,18 @@
 """AISession: the actor that owns the realtime AI side of one call.
 
 Sessions come and go; the conversation stays. A session is one socket to the provider:
-configured with `session.update`, fed caller audio, read for the model's audio,
-transcripts, VAD events and tool calls. When it drops, closes unexpectedly, breaks the
-protocol or expires, a new one is opened with bounded exponential backoff, configured
-again, and given the conversation so far (both sides' transcripts) as text items, so the
-model carries on the same conversation; a session is also recycled at a turn boundary
-before the provider's cap (OpenAI ends sessions at 60 minutes). Caller audio during the
-gap waits in the drop-oldest channel, and what overflows is counted. If no session can
-be had, the caller hears a short apology and the call ends as `ai_unavailable`.
+configured, fed caller audio, read for the model's audio, transcripts, VAD events and
+tool calls. When it drops, breaks the protocol or expires, a new one is opened with
+bounded backoff and given the conversation so far as text items; a session is also
+recycled at a turn boundary before the provider's cap. If no session can be had, the
+caller hears a short apology and the call ends as `ai_unavailable`.
 
-Barge-in: on `speech_started` (or the gateway's own VAD, if enabled) the generation is
-bumped and the writer clears Twilio at once; the writer answers with what the caller
-heard, and each partly heard item is truncated there, capped at the audio received, and
-skipped when nothing was heard. Late deltas of the interrupted response are discarded.
-
-Tools follow the GA flow: outputs go after `response.done`, one per `call_id`, then one
-`response.create` -- except when the outcome is to end or transfer the call, which
-happens once the caller has heard the model's last words.
+Barge-in: on `speech_started` (or the gateway's own VAD) the generation is bumped and the
+writer clears Twilio at once; each partly heard item is truncated where the caller
+stopped hearing it. Tools follow the GA flow: outputs after `response.done`, then one
+`response.create`, or, to end or transfer the call, the action once the last words
+were heard. State: one session's bookkeeping is `Session` (`actors.ai_state`); the
+inputs other than audio arrive through `AIInputs`; what is left here is the call's.
 """
 
 from __future__ import annotations
@@ -29,6 +24,7 @@ import structlog
 import trio
 
 from actors import realtime
+from actors.ai_inputs import AIInputs, InputHandlers
 from actors.ai_state import AISessionStats, AISettings, PlayoutView, Reconnect, Session
 from actors.call_control import CallControl
 from actors.channels import DropOldestChannel
@@ -45,9 +41,6 @@ from actors.messages import (
     CallerFrame,
     EndReason,
     Heard,
-    ItemHeard,
-    PlayoutBusy,
-    PlayoutIdle,
     PlayoutReport,
 )
 from actors.tools import Action, carry_out, interrupted
@@ -80,10 +73,6 @@ class AISession:
         self._caller_audio = caller_audio
         self._assistant_audio = assistant_audio
         self._barge_ins = barge_ins
-        self._playout = playout
-        self._keypad = keypad
-        self._caller_speech = caller_speech
-        self._operator = operator
         self._control = control
         self._events = events or NoEvents()
         self.stats = AISessionStats()
@@ -94,6 +83,9 @@ class AISession:
         self._end: CallEnd | None = None
         self._tasks: trio.Nursery | None = None
         self._playout_view = PlayoutView()
+        self._inputs = AIInputs(
+            self._playout_view, playout=playout, keypad=keypad, operator=operator, caller_speech=caller_speech
+        )
         self._barged_this_turn = False
         self._want_response = False  # a response.create owed to the next session
         self._acting = False
@@ -106,12 +98,11 @@ class AISession:
         try:
             async with trio.open_nursery() as nursery:
                 self._tasks = nursery
-                nursery.start_soon(self._follow_playout)
-                nursery.start_soon(self._follow_keypad)
-                if self._caller_speech is not None:
-                    nursery.start_soon(self._follow_local_speech)
-                if self._operator is not None:
-                    nursery.start_soon(self._follow_operator)
+                self._inputs.start(
+                    nursery,
+                    InputHandlers(self._truncate, self._keys_entered, self._operator_says,
+                                  self._caller_started_speaking),
+                )  # fmt: skip
                 nursery.start_soon(self._converse)
         finally:
             self._assistant_audio.close()
@@ -143,18 +134,11 @@ class AISession:
             if failures > self._settings.reconnect_attempts:
                 self._finish(await self._give_up(outcome.reason, EndReason.AI_UNAVAILABLE))
                 return
-            delay = 0.0 if outcome.immediate else self._backoff(failures)
+            delay = 0.0 if outcome.immediate else self._settings.backoff_s(failures)
             self.stats.reconnects += 1
             log.warning("ai.reconnecting", reason=outcome.reason, attempt=failures, delay_s=delay)
             self._events.publish("ai.reconnecting", {"reason": outcome.reason, "attempt": failures})
             await trio.sleep(delay)
-
-    def _backoff(self, failures: int) -> float:
-        """0 for the first retry (most drops are transient), then initial, doubling up to max."""
-        settings = self._settings
-        if failures <= 1:
-            return 0.0
-        return min(settings.reconnect_max_s, settings.reconnect_initial_s * 2.0 ** (failures - 2))
 
     async def _give_up(self, reason: str, end_reason: EndReason) -> CallEnd:
         log.error("ai.unavailable", reason=reason)
@@ -162,11 +146,11 @@ class AISession:
         if apology:
             self._assistant_audio.send_nowait(AssistantAudio(self.generation, APOLOGY_ITEM, apology, True))
             with trio.move_on_after(len(apology) / self._bytes_per_ms / 1000 + 3):
-                await self._heard({APOLOGY_ITEM})
-        code = (
-            CloseCode.TRY_AGAIN_LATER if end_reason is EndReason.AI_UNAVAILABLE else CloseCode.INTERNAL_ERROR
+                await self._playout_view.wait_heard({APOLOGY_ITEM})
+        unavailable = end_reason is EndReason.AI_UNAVAILABLE
+        return CallEnd(
+            end_reason, reason, CloseCode.TRY_AGAIN_LATER if unavailable else CloseCode.INTERNAL_ERROR
         )
-        return CallEnd(end_reason, reason, code)
 
     @property
     def _bytes_per_ms(self) -> int:
@@ -242,13 +226,7 @@ class AISession:
         session.end(Reconnect("recycled before the provider's session cap", healthy=True, immediate=True))
 
     def _at_turn_boundary(self, session: Session) -> bool:
-        return not (
-            session.active_response
-            or session.caller_speaking
-            or session.pending_create
-            or self._playout_view.playing
-            or self._acting
-        )
+        return not (session.busy() or self._playout_view.playing or self._acting)
 
     async def _follow_server(self, session: Session) -> None:
         try:
@@ -310,22 +288,16 @@ class AISession:
 
     def _on_audio(self, session: Session, event: realtime.AudioDelta) -> None:
         self.stats.deltas_received += 1
-        if event.response_id in session.interrupted:
+        if not session.audio_arrived(event, len(event.audio) / self._bytes_per_ms):
             self.stats.late_deltas_discarded += 1
             return
-        item = event.item_id
-        session.received_ms[item] = session.received_ms.get(item, 0.0) + len(event.audio) / self._bytes_per_ms
-        session.open_items.add(item)
-        session.response_items.setdefault(event.response_id, set()).add(item)
         self._assistant_audio.send_nowait(
-            AssistantAudio(self.generation, item, event.audio, received_at=trio.current_time())
+            AssistantAudio(self.generation, event.item_id, event.audio, received_at=trio.current_time())
         )
 
     def _on_audio_done(self, session: Session, event: realtime.AudioDone) -> None:
-        if event.response_id in session.interrupted:
-            return
-        session.open_items.discard(event.item_id)
-        self._assistant_audio.send_nowait(AssistantAudio(self.generation, event.item_id, b"", item_done=True))
+        if session.audio_done(event):
+            self._assistant_audio.send_nowait(AssistantAudio(self.generation, event.item_id, b"", True))
 
     async def _on_speech_started(self, session: Session, event: realtime.SpeechStarted) -> None:
         # The gateway's own VAD may have been faster; and a caller who speaks while the
@@ -343,34 +315,26 @@ class AISession:
         self.stats.barge_ins += 1
         await self._barge_ins.send(BargeIn(self.generation, detected_at, source))
         session = self._session
-        if session is not None:
-            session.open_items.clear()  # whatever was still arriving belongs to the cut response
-            if session.active_response is not None:
-                session.interrupted.add(session.active_response)
-                provider_cancels = self._settings.config.turn_detection.interrupt_response
-                if source != "provider" or not provider_cancels:
-                    await _send(session, realtime.response_cancel())
+        if session is not None and session.cut():
+            provider_cancels = self._settings.config.turn_detection.interrupt_response
+            if source != "provider" or not provider_cancels:
+                await _send(session, realtime.response_cancel())
         self._signal()
 
     async def _on_response_done(self, session: Session, event: realtime.ResponseDone) -> None:
-        session.active_response = None
+        was_interrupted, calls, items = session.response_over(event)
         self.stats.responses += 1
         if event.usage is not None:
             self.stats.add_usage(dict(event.usage))
-        was_interrupted = event.response_id in session.interrupted or event.status == "cancelled"
-        session.interrupted.discard(event.response_id)
         log.info(
             "ai.response_done",
             response_id=event.response_id,
             status=event.status,
             status_reason=event.status_reason,
         )
-        calls = session.calls.pop(event.response_id, [])
-        items = session.response_items.pop(event.response_id, set())
         if calls:
             await self._answer_calls(session, calls, items, was_interrupted)
-        if session.pending_create and session.active_response is None:
-            session.pending_create = False
+        if session.take_pending_create():
             await _send(session, realtime.response_create())
         self._signal()
 
@@ -386,10 +350,9 @@ class AISession:
         )
         if "already shorter than" in event.message:
             self.stats.truncate_errors += 1
-        if event.code == "session_expired":
-            session.end(Reconnect("session expired", healthy=True, immediate=True))
-        elif event.is_fatal:
-            session.end(Reconnect(f"fatal error: {event.code or event.message}", final=True))
+        outcome = Reconnect.after_error(event)
+        if outcome is not None:
+            session.end(outcome)
 
     # ---- tools --------------------------------------------------------------------
 
@@ -414,7 +377,7 @@ class AISession:
         """End or transfer the call once the caller has heard the model's last words."""
         heard = False
         with trio.move_on_after(self._settings.drain_timeout_s):
-            heard = await self._heard(items, generation)
+            heard = await self._playout_view.wait_heard(items, lambda: self.generation == generation)
         self._acting = False
         if not heard:  # the caller spoke over the goodbye (or it never played): the call goes on
             log.info("ai.action_abandoned", action=type(action).__name__, reason="caller interrupted")
@@ -427,27 +390,7 @@ class AISession:
             await _send(self._session, realtime.text_item("user", outcome, self._settings.dialect))
             await _send(self._session, realtime.response_create())
 
-    async def _heard(self, items: set[str], generation: int | None = None) -> bool:
-        """Wait until the caller has heard each item to its end; False on a barge-in."""
-
-        def current() -> bool:
-            return generation is None or self.generation == generation
-
-        return await self._playout_view.wait_heard(items, current)
-
     # ---- reports from the writer, keys, local VAD ----------------------------------
-
-    async def _follow_playout(self) -> None:
-        async for report in self._playout:
-            if isinstance(report, Heard):
-                await self._truncate(report)
-            elif isinstance(report, ItemHeard):
-                self._playout_view.heard.add(report.item_id)
-            elif isinstance(report, PlayoutIdle):
-                self._playout_view.playing = False
-            elif isinstance(report, PlayoutBusy):
-                self._playout_view.playing = True
-            self._signal()
 
     async def _truncate(self, heard: Heard) -> None:
         session = self._session
@@ -463,21 +406,13 @@ class AISession:
             self.stats.truncations += 1
             log.info("ai.truncated", item_id=item.item_id, audio_end_ms=position, received_ms=int(received))
 
-    async def _follow_keypad(self) -> None:
-        async for keys in self._keypad:
-            await self._keys_entered(keys)
-
     async def _keys_entered(self, keys: str) -> None:
         if self._settings.dtmf_to_ai:
             await self._tell("user", describe_keys(keys), reply=self._settings.dtmf_triggers_response)
 
-    async def _follow_operator(self) -> None:
-        assert self._operator is not None
-        async for text in self._operator:
-            log.info("call.operator_say", characters=len(text))
-            await self._tell(
-                "system", f"An operator asks you to tell the caller this, in your own words: {text}"
-            )
+    async def _operator_says(self, text: str) -> None:
+        log.info("call.operator_say", characters=len(text))
+        await self._tell("system", f"An operator asks you to tell the caller this, in your own words: {text}")
 
     async def _tell(self, role: str, text: str, *, reply: bool = True) -> None:
         """Add a text item to the conversation and (if asked) have the model answer it."""
@@ -494,12 +429,11 @@ class AISession:
         else:
             await _send(session, realtime.response_create())
 
-    async def _follow_local_speech(self) -> None:
-        assert self._caller_speech is not None
-        async for started_at in self._caller_speech:
-            if self._assistant_audible():
-                self._barged_this_turn = True
-                await self._barge_in("local", started_at)
+    async def _caller_started_speaking(self, started_at: float) -> None:
+        """The gateway's own VAD: faster than the provider's, so it may cut the assistant first."""
+        if self._assistant_audible():
+            self._barged_this_turn = True
+            await self._barge_in("local", started_at)
 
     def _assistant_audible(self) -> bool:
         """The caller hears the assistant now, or is about to (a response is being generated)."""

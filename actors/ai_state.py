@@ -11,7 +11,15 @@ import trio
 from actors.errors import CloseCode
 from actors.message_socket import MessageSocket
 from actors.messages import CallEnd
-from actors.realtime import Dialect, FunctionCall, SessionConfig
+from actors.realtime import (
+    AudioDelta,
+    AudioDone,
+    Dialect,
+    FunctionCall,
+    RealtimeError,
+    ResponseDone,
+    SessionConfig,
+)
 from actors.tools import ToolPolicy
 
 
@@ -30,6 +38,12 @@ class AISettings:
     healthy_after_s: float = 30.0  # a session that lasted this long resets the failure count
     drain_timeout_s: float = 20.0  # longest wait for the caller to hear the last words
     apology: bytes = b""  # played when the AI cannot be reached, in the AI's output format
+
+    def backoff_s(self, failures: int) -> float:
+        """0 for the first retry (most drops are transient), then initial, doubling up to max."""
+        if failures <= 1:
+            return 0.0
+        return min(self.reconnect_max_s, self.reconnect_initial_s * 2.0 ** (failures - 2))
 
 
 @dataclass(slots=True)
@@ -95,6 +109,16 @@ class Reconnect:
     final: bool = False
     configured: bool = False
 
+    @classmethod
+    def after_error(cls, error: RealtimeError) -> Reconnect | None:
+        """How a provider error ends the session, if it does: an announced expiry is replaced
+        at once; a fatal error is final; any other error leaves the session running."""
+        if error.code == "session_expired":
+            return cls("session expired", healthy=True, immediate=True)
+        if error.is_fatal:
+            return cls(f"fatal error: {error.code or error.message}", final=True)
+        return None
+
 
 @dataclass(slots=True)
 class Session:
@@ -112,6 +136,53 @@ class Session:
     open_items: set[str] = field(default_factory=set)  # items whose audio is still arriving
     response_items: dict[str, set[str]] = field(default_factory=dict)  # audio items per response
     calls: dict[str, list[FunctionCall]] = field(default_factory=dict)
+
+    def audio_arrived(self, delta: AudioDelta, ms: float) -> bool:
+        """Book a delta of `ms`; False when it belongs to a response cut by a barge-in."""
+        if delta.response_id in self.interrupted:
+            return False
+        item = delta.item_id
+        self.received_ms[item] = self.received_ms.get(item, 0.0) + ms
+        self.open_items.add(item)
+        self.response_items.setdefault(delta.response_id, set()).add(item)
+        return True
+
+    def audio_done(self, done: AudioDone) -> bool:
+        """An item's audio is complete; False when its response was cut by a barge-in."""
+        if done.response_id in self.interrupted:
+            return False
+        self.open_items.discard(done.item_id)
+        return True
+
+    def cut(self) -> bool:
+        """A barge-in: what is still arriving belongs to the cut response; True if one was active."""
+        self.open_items.clear()
+        if self.active_response is None:
+            return False
+        self.interrupted.add(self.active_response)
+        return True
+
+    def response_over(self, done: ResponseDone) -> tuple[bool, list[FunctionCall], set[str]]:
+        """(whether it was interrupted, its function calls, its audio items) of a finished response."""
+        self.active_response = None
+        interrupted = done.response_id in self.interrupted or done.status == "cancelled"
+        self.interrupted.discard(done.response_id)
+        return (
+            interrupted,
+            self.calls.pop(done.response_id, []),
+            self.response_items.pop(done.response_id, set()),
+        )
+
+    def take_pending_create(self) -> bool:
+        """True once a `response.create` waiting for the active response to end may go."""
+        if self.pending_create and self.active_response is None:
+            self.pending_create = False
+            return True
+        return False
+
+    def busy(self) -> bool:
+        """A response is being generated or owed, or the caller is speaking."""
+        return self.active_response is not None or self.caller_speaking or self.pending_create
 
     def end(self, outcome: Reconnect | CallEnd) -> None:
         """End this session (the first outcome wins) by cancelling its tasks."""

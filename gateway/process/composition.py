@@ -23,7 +23,8 @@ from actors.twilio_media import Start, TwilioMediaProtocol
 from gateway.admin.operations import CallOperations
 from gateway.admin.rest import admin_blueprint
 from gateway.ai.call_settings import call_settings
-from gateway.ai.connector import RealtimeConnector, RealtimeEndpoint
+from gateway.ai.connector import RealtimeConnector
+from gateway.ai.endpoints import RealtimeEndpoint
 from gateway.ai.local_agent import AgentOptions, serve_local_agent
 from gateway.calls.admission import Admission
 from gateway.calls.drain import Drain

@@ -17,7 +17,7 @@ import hypercorn.config
 import structlog
 import trio
 
-from gateway.ai.connector import RealtimeEndpoint
+from gateway.ai.endpoints import RealtimeEndpoint
 from gateway.net.front_door import FrontDoor
 from gateway.net.hypercorn_handoff import serve_hypercorn
 from gateway.process.composition import Gateway, ai_connector, twilio_rest

@@ -12,8 +12,8 @@ import trio_websocket
 
 from actors import g711
 from gateway.ai.local_agent import serve_local_agent
+from gateway.ai.local_agent.options import AgentOptions
 from gateway.ai.local_agent.replies import clip
-from gateway.ai.local_agent.session import AgentOptions
 
 
 @asynccontextmanager

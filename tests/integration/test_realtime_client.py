@@ -8,7 +8,8 @@ import trio_websocket
 
 from actors.message_socket import ConnectFailed
 from actors.realtime import Dialect
-from gateway.ai.connector import RealtimeConnector, RealtimeEndpoint
+from gateway.ai.connector import RealtimeConnector
+from gateway.ai.endpoints import RealtimeEndpoint
 from gateway.settings import Secret, load_settings
 
 

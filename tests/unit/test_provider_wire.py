@@ -12,7 +12,7 @@ import pytest
 from actors import realtime
 from actors.realtime import AudioFormat, Dialect, SessionConfig, TurnDetection
 from actors.tools import ToolPolicy
-from gateway.ai.connector import RealtimeEndpoint
+from gateway.ai.endpoints import RealtimeEndpoint
 from gateway.settings import Secret
 
 GOLDEN = Path(__file__).parent.parent / "golden"

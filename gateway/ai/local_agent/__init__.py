@@ -6,7 +6,7 @@ caller's speech by energy, plays the utterance back, and stops when interrupted.
 a test partner and a way to hear the call path work without a cloud account, not an AI.
 """
 
+from gateway.ai.local_agent.options import AgentOptions
 from gateway.ai.local_agent.server import serve_local_agent
-from gateway.ai.local_agent.session import AgentOptions
 
 __all__ = ["AgentOptions", "serve_local_agent"]

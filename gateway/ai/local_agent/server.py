@@ -18,8 +18,9 @@ import trio
 import trio_websocket
 
 from actors.message_socket import SocketClosed
-from gateway.ai.connector import RealtimeEndpoint
-from gateway.ai.local_agent.session import AgentOptions, AgentSession
+from gateway.ai.endpoints import RealtimeEndpoint
+from gateway.ai.local_agent.options import AgentOptions
+from gateway.ai.local_agent.session import AgentSession
 from gateway.net.trio_websocket import TrioWebSocketMessageSocket
 from gateway.settings import Secret
 

@@ -19,7 +19,6 @@ client events slowly. It is a loopback agent to exercise the call path, not an A
 from __future__ import annotations
 
 import binascii
-import copy
 import itertools
 import time
 from collections.abc import Awaitable, Callable
@@ -35,40 +34,20 @@ from actors.message_socket import MessageSocket, SocketClosed
 from actors.realtime import AudioFormat
 from actors.vad import EnergyVAD, SpeechStarted, SpeechStopped, threshold_dbfs
 from gateway.ai.local_agent import replies
+from gateway.ai.local_agent.options import AgentOptions
+from gateway.ai.local_agent.protocol import (
+    ClientError,
+    audio_format,
+    default_session,
+    function_call_item,
+    message_item,
+    part,
+    text_of,
+    updated_session,
+)
 from gateway.ai.local_agent.replies import Reply
 
 log = structlog.get_logger("gateway.ai.local_agent")
-
-BETA_SESSION_FIELDS = frozenset({
-    "modalities", "input_audio_format", "output_audio_format", "turn_detection", "voice",
-    "input_audio_transcription", "input_audio_noise_reduction", "temperature",
-    "max_response_output_tokens", "speed",
-})  # fmt: skip
-
-
-@dataclass
-class AgentOptions:
-    speed: float = 4.0  # audio is streamed this many times faster than real time
-    chunk_ms: int = 100  # audio per output delta
-    drop_after_deltas: int = 0  # fault: close with 1011 after this many deltas of a session (0: never)
-    drops: int = 1  # ...in this many sessions of the process
-    expire_after_s: float = 0.0  # fault: each session ends with session_expired after this long
-    accept_delay_ms: int = 0  # fault: a provider slow to accept the WebSocket
-    read_delay_ms: int = 0  # fault: a provider slow to read what it is sent
-
-    def take_drop(self) -> bool:
-        if self.drop_after_deltas and self.drops > 0:
-            self.drops -= 1
-            return True
-        return False
-
-
-class ClientError(Exception):
-    """A client event the real server would refuse; becomes an `error` event."""
-
-    def __init__(self, code: str, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.param = code, message, param
 
 
 @dataclass
@@ -77,24 +56,6 @@ class _Response:
     item_id: str
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     cancel_reason: str = ""
-
-
-def default_session(model: str) -> dict[str, Any]:
-    return {
-        "type": "realtime", "object": "realtime.session", "id": "sess_loopback", "model": model,
-        "output_modalities": ["audio"], "instructions": "", "tools": [], "tool_choice": "auto",
-        "max_output_tokens": "inf", "expires_at": 0,
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None, "noise_reduction": None,
-                "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
-                                   "silence_duration_ms": 500, "create_response": True,
-                                   "interrupt_response": True},
-            },
-            "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin", "speed": 1.0},
-        },
-    }  # fmt: skip
 
 
 class AgentSession:
@@ -201,11 +162,11 @@ class AgentSession:
 
     @property
     def _input_format(self) -> AudioFormat:
-        return _audio_format(self._session["audio"]["input"]["format"])
+        return audio_format(self._session["audio"]["input"]["format"])
 
     @property
     def _output_format(self) -> AudioFormat:
-        return _audio_format(self._session["audio"]["output"]["format"])
+        return audio_format(self._session["audio"]["output"]["format"])
 
     @property
     def _turn(self) -> dict[str, Any]:
@@ -213,26 +174,7 @@ class AgentSession:
         return turn or {}
 
     async def _on_session_update(self, event: dict[str, Any]) -> None:
-        update = event.get("session")
-        if not isinstance(update, dict):
-            raise ClientError(
-                "missing_required_parameter", "Missing required parameter: 'session'.", "session"
-            )
-        if "type" not in update:
-            raise ClientError(
-                "missing_required_parameter", "Missing required parameter: 'session.type'.", "session.type"
-            )
-        if update["type"] != "realtime":
-            raise ClientError("invalid_value", "Invalid value for 'session.type'.", "session.type")
-        beta = sorted(BETA_SESSION_FIELDS & set(update))
-        if beta:
-            raise ClientError(
-                "unknown_parameter", f"Unknown parameter: 'session.{beta[0]}'.", f"session.{beta[0]}"
-            )
-        merged = _merge(copy.deepcopy(self._session), update)
-        for side in ("input", "output"):
-            _check_format(merged["audio"][side]["format"], side)
-        self._session = merged
+        self._session = updated_session(self._session, event.get("session"))
         self._configure_vad()
         await self._send("session.updated", session=self._session)
 
@@ -286,14 +228,7 @@ class AgentSession:
         item = self._speech_item
         await self._send("input_audio_buffer.speech_stopped", audio_end_ms=stopped.at_ms, item_id=item)
         await self._send("input_audio_buffer.committed", item_id=item, previous_item_id=None)
-        user_item = {
-            "id": item,
-            "object": "realtime.item",
-            "type": "message",
-            "role": "user",
-            "status": "completed",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
+        user_item = message_item(item, "user", "completed", [{"type": "input_audio", "transcript": None}])
         self._items.append(user_item)
         await self._send("conversation.item.added", item=user_item, previous_item_id=None)
         await self._send("conversation.item.done", item=user_item, previous_item_id=None)
@@ -344,7 +279,7 @@ class AgentSession:
         last = self._items[-1] if self._items else None
         if last is None:
             return replies.greeting()
-        return replies.to_text(_text_of(last))
+        return replies.to_text(text_of(last))
 
     def _start_response(self) -> None:
         self._response = _Response(self._id("resp"), self._id("item"))
@@ -353,14 +288,7 @@ class AgentSession:
 
     async def _stream_response(self, response: _Response, reply: Reply) -> None:
         rid, iid = response.response_id, response.item_id
-        item = {
-            "id": iid,
-            "object": "realtime.item",
-            "type": "message",
-            "role": "assistant",
-            "status": "in_progress",
-            "content": [],
-        }
+        item = message_item(iid, "assistant", "in_progress", [])
         await self._send(
             "response.created",
             response={"id": rid, "object": "realtime.response", "status": "in_progress", "output": []},
@@ -368,12 +296,7 @@ class AgentSession:
         await self._send("response.output_item.added", response_id=rid, output_index=0, item=item)
         await self._send("conversation.item.added", item=item, previous_item_id=None)
         await self._send(
-            "response.content_part.added",
-            response_id=rid,
-            item_id=iid,
-            output_index=0,
-            content_index=0,
-            part={"type": "audio", "transcript": ""},
+            "response.content_part.added", **part(rid, iid), part={"type": "audio", "transcript": ""}
         )
         self._generated_ms[iid] = 0
         with response.scope:
@@ -389,24 +312,12 @@ class AgentSession:
         chunks = max(1, -(-len(audio) // chunk))
         for index, offset in enumerate(range(0, len(audio), chunk)):
             piece = audio[offset : offset + chunk]
-            await self._send(
-                "response.output_audio.delta",
-                response_id=rid,
-                item_id=iid,
-                output_index=0,
-                content_index=0,
-                delta=binascii.b2a_base64(piece, newline=False).decode(),
-            )
+            delta = binascii.b2a_base64(piece, newline=False).decode()
+            await self._send("response.output_audio.delta", **part(rid, iid), delta=delta)
             share = words[len(words) * index // chunks : len(words) * (index + 1) // chunks]
             if share:
-                await self._send(
-                    "response.output_audio_transcript.delta",
-                    response_id=rid,
-                    item_id=iid,
-                    output_index=0,
-                    content_index=0,
-                    delta=" ".join(share) + " ",
-                )
+                text = " ".join(share) + " "
+                await self._send("response.output_audio_transcript.delta", **part(rid, iid), delta=text)
             self._generated_ms[iid] += len(piece) // bpm
             await self._count_delta()
             await trio.sleep(len(piece) / bpm / 1000 / self._options.speed)
@@ -422,17 +333,9 @@ class AgentSession:
         rid, iid = response.response_id, response.item_id
         cancelled = response.scope.cancelled_caught
         if not cancelled:
-            await self._send(
-                "response.output_audio.done", response_id=rid, item_id=iid, output_index=0, content_index=0
-            )
-            await self._send(
-                "response.output_audio_transcript.done",
-                response_id=rid,
-                item_id=iid,
-                output_index=0,
-                content_index=0,
-                transcript=reply.transcript,
-            )
+            await self._send("response.output_audio.done", **part(rid, iid))
+            transcript = reply.transcript
+            await self._send("response.output_audio_transcript.done", **part(rid, iid), transcript=transcript)
         item = {
             **item,
             "status": "incomplete" if cancelled else "completed",
@@ -458,15 +361,7 @@ class AgentSession:
 
     async def _call_tool(self, rid: str, reply: Reply) -> dict[str, Any]:
         call_id, item_id = self._id("call"), self._id("item")
-        call = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "function_call",
-            "status": "in_progress",
-            "call_id": call_id,
-            "name": reply.tool,
-            "arguments": "",
-        }
+        call = function_call_item(item_id, call_id, reply.tool, "", "in_progress")
         await self._send("response.output_item.added", response_id=rid, output_index=1, item=call)
         await self._send(
             "response.function_call_arguments.delta",
@@ -485,7 +380,7 @@ class AgentSession:
             name=reply.tool,
             arguments=reply.arguments,
         )
-        call = {**call, "status": "completed", "arguments": reply.arguments}
+        call = function_call_item(item_id, call_id, reply.tool, reply.arguments, "completed")
         await self._send("response.output_item.done", response_id=rid, output_index=1, item=call)
         self._items.append(call)
         self._open_calls.add(call_id)
@@ -552,35 +447,3 @@ class AgentSession:
         "conversation.item.truncate": _on_truncate,
         "conversation.item.create": _on_item_create,
     }
-
-
-# A format or turn-detection object is one value, replaced whole by an update.
-_ATOMIC = frozenset({"format", "turn_detection"})
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict) and key not in _ATOMIC:
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
-def _check_format(fmt: Any, side: str) -> None:
-    param = f"session.audio.{side}.format"
-    if not isinstance(fmt, dict) or fmt.get("type") not in {"audio/pcmu", "audio/pcm"}:
-        raise ClientError("invalid_value", f"Invalid value for '{param}.type'.", f"{param}.type")
-    if fmt["type"] == "audio/pcm" and fmt.get("rate") != 24000:
-        raise ClientError(
-            "missing_required_parameter", f"Missing required parameter: '{param}.rate'.", f"{param}.rate"
-        )
-
-
-def _audio_format(fmt: dict[str, Any]) -> AudioFormat:
-    return AudioFormat.PCMU if fmt.get("type") == "audio/pcmu" else AudioFormat.PCM24K
-
-
-def _text_of(item: dict[str, Any]) -> str:
-    parts = item.get("content") or []
-    return " ".join(str(part.get("text", "")) for part in parts if isinstance(part, dict))
