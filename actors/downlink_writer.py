@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import structlog
 import trio
 
+from actors.barrier import leaf
 from actors.channels import DropOldestChannel
+from actors.errors import LocalProtocolError
 from actors.events import CallEvents, NoEvents
 from actors.latency import LatencyHistogram
 from actors.message_socket import MessageSocket, SocketClosed
@@ -43,7 +45,7 @@ from actors.messages import (
     PlayoutReport,
 )
 from actors.playout import PlayoutClock
-from actors.twilio_media import Mark, TwilioMediaProtocol
+from actors.twilio_media import Mark, StreamState, TwilioMediaProtocol
 
 log = structlog.get_logger("actors.downlink_writer")
 
@@ -111,9 +113,13 @@ class DownlinkWriter:
                 await self._play()
                 nursery.cancel_scope.cancel()
         except* SocketClosed as group:
-            closed = group.exceptions[0]
+            closed = leaf(group)
             assert isinstance(closed, SocketClosed)
             end = CallEnd(EndReason.TWILIO_CLOSED, f"send failed: code {closed.code}")
+        except* LocalProtocolError:
+            if self._protocol.state is StreamState.STREAMING:
+                raise  # a bug of ours: the supervisor ends the call as internal_error
+            # A send after Twilio's stop: the caller hung up, and the reader ends the call.
         return end
 
     # ---- playout -----------------------------------------------------------------
@@ -174,12 +180,15 @@ class DownlinkWriter:
         return self.clock.lead_ms(trio.current_time()) - self._lead_ms < 0.5
 
     async def _send_frame(self, frame: _Frame) -> None:
+        generation = self._generation
         await self._socket.send(self._protocol.media(frame.payload))
+        self.frames_out += 1
+        if self._generation != generation:
+            return  # a barge-in's clear followed this frame on the wire: Twilio dropped it unplayed
         now = trio.current_time()
         if frame.received_at:
             self.latency.record(now - frame.received_at)
         self.clock.sent_frame(now, frame.item_id, len(frame.payload) / 8)
-        self.frames_out += 1
         if not self._playing:
             self._playing = True
             await self._reports.send(PlayoutBusy())

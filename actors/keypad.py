@@ -38,18 +38,20 @@ class Keypad:
         collector = self._collector
         while True:
             deadline = collector.deadline if collector.deadline is not None else math.inf
+            press = None
             with trio.move_on_at(deadline):
                 try:
                     press = await self._presses.receive()
                 except trio.EndOfChannel:
                     return
-                await self._emit(collector.press(press.digit, trio.current_time()))
-                continue
-            await self._emit(collector.expire(trio.current_time()))
+            # Delivered outside the deadline's scope: a deadline passing while the AI session
+            # is busy must not cancel an entry that is already complete.
+            now = trio.current_time()
+            await self._emit(collector.press(press.digit, now) if press else collector.expire(now))
 
     async def _emit(self, keys: str | None) -> None:
         if keys:
             self.entries += 1
-            log.info("call.dtmf", digits=len(keys))  # digits may be a PIN: never logged
-            self._events.publish("dtmf", {"keys": keys})
+            log.info("call.dtmf", digits=len(keys))  # digits may be a PIN: never logged or published
+            self._events.publish("dtmf", {"digits": len(keys)})
             await self._entries.send(keys)

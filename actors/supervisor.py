@@ -24,6 +24,7 @@ import trio
 
 from actors.ai_session import AISession
 from actors.ai_state import AISettings
+from actors.barrier import contain, describe, leaf
 from actors.call_control import CallControl
 from actors.channels import DropOldestChannel
 from actors.codec_worker import CodecWorker
@@ -133,14 +134,20 @@ class CallSupervisor:
         return summary
 
     async def _supervise(self, name: str, actor: Actor) -> None:
+        """Run one actor; its end, or its crash, ends the call (never another call)."""
         structlog.contextvars.bind_contextvars(actor=name)
-        try:
-            end = await actor()
-        except Exception as exc:
-            log.exception("actor.crashed")
-            end = CallEnd(EndReason.INTERNAL_ERROR, f"{name}: {exc!r}", CloseCode.INTERNAL_ERROR)
-        if end is not None:
-            self.end(end)
+        ends: list[CallEnd | None] = []
+
+        async def run() -> None:
+            ends.append(await actor())
+
+        crash = await contain(run)
+        if crash is not None:
+            log.exception("actor.crashed", error=describe(crash), exc_info=crash)
+            reason = f"{name}: {leaf(crash)!r}"
+            ends.append(CallEnd(EndReason.INTERNAL_ERROR, reason, CloseCode.INTERNAL_ERROR))
+        if ends and ends[-1] is not None:
+            self.end(ends[-1])
 
     async def _close_twilio(self, end: CallEnd) -> None:
         with trio.move_on_after(CLOSE_TIMEOUT_SECONDS, shield=True):

@@ -124,7 +124,7 @@ def describe(event: dict[str, Any]) -> str:
         "call.ended": lambda: f"{data['end_reason']} after {data['duration_s']} s",
         "transcript": lambda: f"{data['role']}: {data['text']}",
         "barge_in": lambda: f"caller interrupted (clear in {data['clear_latency_ms']} ms)",
-        "dtmf": lambda: f"keys {data['keys']}",
+        "dtmf": lambda: f"{data['digits']} keys pressed",
         "ai.session": lambda: f"AI session {data['session']} open after {data['connect_s']} s",
         "ai.reconnecting": lambda: f"AI reconnecting (attempt {data['attempt']}): {data['reason']}",
         "metrics": lambda: f"{data['live_calls']} live calls, {data['admin_clients']} watching",

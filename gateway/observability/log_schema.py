@@ -240,6 +240,7 @@ EVENTS: dict[str, EventSpec] = {
     "actor.crashed": EventSpec(
         "error",
         "An actor raised: its call ends as internal_error, no other call notices.",
+        {"error": ("str", "the first error raised, as type: message")},
         exception=True,
         context=IN_ACTOR,
     ),

@@ -157,3 +157,48 @@ class TestUnderruns:
             h.audio.send_nowait(AssistantAudio(0, "i1", b"", item_done=True))
             await trio.sleep(0.2)
         assert h.writer.underruns == 2
+
+
+class SlowSend:
+    """A Twilio socket whose media sends take a while (a congested connection)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.sending = trio.Event()
+
+    async def receive(self) -> str:
+        await trio.sleep_forever()
+
+    async def send(self, message: str) -> None:
+        if '"event":"media"' in message:
+            self.sending.set()
+            await trio.sleep(0.05)
+        self.sent.append(message)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await trio.lowlevel.checkpoint()
+
+
+async def test_a_frame_on_its_way_when_a_barge_in_lands_is_not_booked_into_the_new_timeline(autojump_clock):
+    """The clear follows the frame on the wire, so Twilio drops it: the new generation's
+    timeline starts empty (no lead, nothing heard) instead of counting the cleared frame."""
+    socket = SlowSend()
+    protocol = TwilioMediaProtocol()
+    protocol.receive(start())
+    audio = DropOldestChannel[AssistantAudio]("assistant_audio", 64)
+    barge_in_tx, barge_in_rx = trio.open_memory_channel[BargeIn](8)
+    _, mark_rx = trio.open_memory_channel[Mark](8)
+    report_tx, _reports = trio.open_memory_channel(64)
+    writer = DownlinkWriter(
+        socket, protocol, assistant_audio=audio, barge_ins=barge_in_rx, marks=mark_rx, reports=report_tx
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        audio.send_nowait(AssistantAudio(0, "i1", speech(20)))
+        await socket.sending.wait()
+        await barge_in_tx.send(BargeIn(1, trio.current_time(), "provider"))
+        await trio.sleep(0.2)
+        assert writer.clock.lead_ms(trio.current_time()) == 0
+        assert not writer.clock.mark_due()
+        assert writer.frames_out == 1  # it did leave
+        nursery.cancel_scope.cancel()

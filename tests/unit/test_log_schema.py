@@ -34,7 +34,7 @@ def _log_calls() -> list[tuple[str, str, str, set[str]]]:
                 continue
             first = node.args[0] if node.args else None
             assert isinstance(first, ast.Constant), f"{path}:{node.lineno}: event name must be a literal"
-            fields = {keyword.arg for keyword in node.keywords if keyword.arg is not None}
+            fields = {keyword.arg for keyword in node.keywords if keyword.arg not in (None, "exc_info")}
             found.append((f"{path.relative_to(ROOT)}:{node.lineno}", first.value, node.func.attr, fields))
     return found
 
