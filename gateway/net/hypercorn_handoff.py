@@ -27,16 +27,56 @@ from hypercorn.utils import ShutdownError, raise_shutdown, wrap_app
 SUPPORTED_HYPERCORN = "0.18"
 
 
-class HandoffListener(trio.abc.Listener[trio.SocketStream]):
+class ReplayStream(trio.abc.HalfCloseableStream):
+    """A connection whose first bytes the front door already read: they are received
+    again first. `on_close` runs once, when hypercorn closes the connection."""
+
+    def __init__(self, stream: trio.SocketStream, head: bytes, on_close: Callable[[], None]) -> None:
+        self.socket = stream.socket  # hypercorn reads the peer's address from it
+        self._stream = stream
+        self._head = head
+        self._on_close: Callable[[], None] | None = on_close
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            await trio.lowlevel.checkpoint()
+            return data
+        return bytes(await self._stream.receive_some(max_bytes))
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()
+
+
+class HandoffListener(trio.abc.Listener[trio.abc.Stream]):
     """A listener whose connections were accepted, and looked at, by the front door."""
 
     def __init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[trio.SocketStream](math.inf)
+        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](math.inf)
 
-    def hand_off(self, stream: trio.SocketStream) -> None:
-        self._send.send_nowait(stream)
+    def hand_off(self, stream: trio.abc.Stream) -> bool:
+        """Give hypercorn the connection; False once hypercorn has stopped accepting (a drain)."""
+        try:
+            self._send.send_nowait(stream)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
 
-    async def accept(self) -> trio.SocketStream:
+    async def accept(self) -> trio.abc.Stream:
         return await self._receive.receive()
 
     async def aclose(self) -> None:
@@ -46,7 +86,7 @@ class HandoffListener(trio.abc.Listener[trio.SocketStream]):
 async def serve_hypercorn(
     app: ASGIFramework,
     config: Config,
-    listener: trio.abc.Listener[trio.SocketStream],
+    listener: trio.abc.Listener[trio.abc.Stream],
     *,
     shutdown_trigger: Callable[[], Awaitable[None]],
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,

@@ -28,8 +28,9 @@ class Upgrade:
         self._socket = LeanWebSocket(transport, protocol, initial=rest)
         self._protocol = protocol
 
-    def header(self, name: str) -> str | None:
-        return self.request.headers.get(name)
+    def header(self, name: str) -> list[str]:
+        """Every value of header `name` (a header sent twice has two)."""
+        return self.request.headers.get_all(name)
 
     async def accept(self) -> LeanWebSocket | None:
         """Answer 101; the socket, or None if the request was not a valid upgrade (400 sent)."""
@@ -49,10 +50,12 @@ class Upgrade:
         await self._socket.abort()
 
 
-async def read_upgrade(transport: Transport, *, max_size: int = DEFAULT_MAX_SIZE) -> Upgrade | None:
-    """Read the upgrade request from a fresh connection; None if the client went away or
-    sent no valid request head (answered 400 or 431)."""
-    buffer = b""
+async def read_upgrade(
+    transport: Transport, *, max_size: int = DEFAULT_MAX_SIZE, head: bytes = b""
+) -> Upgrade | None:
+    """Read the upgrade request from a fresh connection (`head`: its first bytes, already
+    read); None if the client went away or sent no valid request head (answered 400, 431)."""
+    buffer = head
     while (end := buffer.find(b"\r\n\r\n")) < 0:
         if len(buffer) > MAX_REQUEST_HEAD_BYTES:
             await _answer(transport, "431 Request Header Fields Too Large")

@@ -179,6 +179,26 @@ EVENTS: dict[str, EventSpec] = {
         context=("call_sid",),
     ),
     # ---- the media plane -----------------------------------------------------------
+    "connection.crashed": EventSpec(
+        "error",
+        "Serving one connection raised: that connection is closed, nothing else notices.",
+        {"client": ("str", "peer address"), "error": ("str", "the first error raised, as type: message")},
+        exception=True,
+    ),
+    "front_door.accept_failed": EventSpec(
+        "warning",
+        "accept() failed for lack of a kernel resource (file descriptors, buffers); retried shortly.",
+        {"error": ("str", "the OS error"), "open_connections": ("int", "connections open now")},
+    ),
+    "front_door.refused": EventSpec(
+        "warning",
+        "Connections closed at once by the front door's limits (logged at most every 5 s).",
+        {
+            "reason": ("str", "too_many_connections or too_many_pending_from_peer"),
+            "refused": ("obj", "connections refused since start, by reason"),
+            "open_connections": ("int", "connections open now"),
+        },
+    ),
     "stream.rejected": EventSpec(
         "warning",
         "A media WebSocket was refused: before the upgrade (403) or after it with a close code.",

@@ -22,6 +22,11 @@ from typing import Any
 import orjson
 import structlog
 
+# Structured tracebacks without local variables: structlog's `dict_tracebacks` shows
+# them, and a frame's locals hold auth tokens, keys and callers' audio.
+TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 Processor = Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]
 
@@ -84,7 +89,7 @@ def configure_logging(
     else:
         renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
         factory = structlog.BytesLoggerFactory(sys.stdout.buffer)
-        exceptions = [structlog.processors.dict_tracebacks]
+        exceptions = [TRACEBACKS]
     structlog.configure(
         processors=[*shared, *exceptions, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

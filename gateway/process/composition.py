@@ -115,8 +115,8 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         await self._control(scope, receive, send)
 
-    async def serve_media(self, transport: RawSocketTransport, client: str) -> None:
-        await self._media.serve(transport, client)
+    async def serve_media(self, transport: RawSocketTransport, client: str, head: bytes) -> None:
+        await self._media.serve(transport, client, head)
 
     async def publish_metrics(self, every_seconds: float = 5.0) -> None:
         """A `metrics` event for admin subscribers, every few seconds."""

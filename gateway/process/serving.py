@@ -18,7 +18,7 @@ import structlog
 import trio
 
 from gateway.ai.endpoints import RealtimeEndpoint
-from gateway.net.front_door import FrontDoor
+from gateway.net.front_door import DoorLimits, FrontDoor
 from gateway.net.hypercorn_handoff import serve_hypercorn
 from gateway.process.composition import Gateway, ai_connector, twilio_rest
 from gateway.process.listener import listen
@@ -51,7 +51,9 @@ async def serve(
         gateway = Gateway(settings, connector, twilio_rest(settings, http))
         services.start_soon(gateway.publish_metrics)
         hypercorn_stop = trio.Event()
-        front = FrontDoor(listener, MEDIA_PATH, gateway.serve_media)
+        limits = DoorLimits(settings.max_connections, settings.max_pending_per_peer)
+        door_socket = trio.SocketListener(trio.socket.from_stdlib_socket(listener))
+        front = FrontDoor(door_socket, MEDIA_PATH, gateway.serve_media, limits)
         async with trio.open_nursery() as connections:
             connections.start_soon(front.serve, connections)
             async with trio.open_nursery() as web:
@@ -79,6 +81,10 @@ def _hypercorn_config() -> hypercorn.config.Config:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # rendered as JSON by gateway.observability.logs
     config.graceful_timeout = 3.0
+    # A connection that stops sending (a request head never finished) is dropped instead of
+    # held forever; the admin WebSocket answers heartbeats far more often than this.
+    config.read_timeout = 60
+    config.h11_max_incomplete_size = 16 * 1024
     config.websocket_max_message_size = 1024 * 1024
     return config
 

@@ -176,6 +176,10 @@ FIELDS = (
     Field("registry_retention_s", None, "admin", "registry_retention_seconds", 3600.0, number(0, 7 * 86400)),
     Field("max_calls", "GATEWAY_MAX_CALLS", "server", "max_calls", 100, integer(1, 100_000)),
     Field("drain_seconds", "GATEWAY_DRAIN_SECONDS", "server", "drain_seconds", 300.0, number(0, 86_400)),
+    Field("max_connections", None, "server", "max_connections", 4096, integer(16, 1_000_000)),
+    Field(
+        "max_pending_per_peer", None, "server", "max_pending_connections_per_peer", 256, integer(0, 1_000_000)
+    ),
     Field("metrics_token", "GATEWAY_METRICS_TOKEN", "metrics", "token", "", secret),
     Field(
         "log_level", "GATEWAY_LOG_LEVEL", "log", "level", "info", choice("debug", "info", "warning", "error")

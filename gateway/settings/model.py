@@ -87,6 +87,8 @@ class Settings:
     registry_retention_s: float
     max_calls: int
     drain_seconds: float
+    max_connections: int
+    max_pending_per_peer: int
     metrics_token: Secret
     log_level: str
     log_format: str

@@ -86,7 +86,7 @@ class BenchAI:
         upgrade = await read_upgrade(RawSocketTransport.of(stream), max_size=16 << 20)
         if upgrade is None:
             return
-        if upgrade.header("Authorization") != f"Bearer {self.api_key}":
+        if upgrade.header("Authorization") != [f"Bearer {self.api_key}"]:
             await upgrade.refuse(401, "Incorrect API key provided.")
             return
         socket = await upgrade.accept()

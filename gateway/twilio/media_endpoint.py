@@ -65,11 +65,12 @@ class MediaEndpoint:
         self._metrics = metrics
         self._new_call = new_call
 
-    async def serve(self, transport: RawSocketTransport, client: str) -> None:
-        """One connection whose request line is the media path: the upgrade, then the call."""
+    async def serve(self, transport: RawSocketTransport, client: str, head: bytes = b"") -> None:
+        """One connection whose request line is the media path (`head`: the bytes the front
+        door already read): the upgrade, then the call."""
         upgrade = None
         with trio.move_on_after(self._settings.stream_start_timeout_s):
-            upgrade = await read_upgrade(transport, max_size=MAX_MESSAGE_BYTES)
+            upgrade = await read_upgrade(transport, max_size=MAX_MESSAGE_BYTES, head=head)
         if upgrade is None:
             await transport.aclose()
             return
@@ -108,9 +109,12 @@ class MediaEndpoint:
                 await self._ledger.ended(sid, end_reason)
 
     def _check_signature(self, upgrade: Upgrade) -> str | None:
-        signature = upgrade.header("X-Twilio-Signature")
-        if signature is None:
-            return "missing X-Twilio-Signature"
+        signatures = upgrade.header("X-Twilio-Signature")
+        if len(signatures) != 1:
+            return (
+                "missing X-Twilio-Signature" if not signatures else "X-Twilio-Signature sent more than once"
+            )
+        signature = signatures[0]
         url = self._settings.stream_url
         _, question, query = upgrade.request.path.partition("?")
         if question:

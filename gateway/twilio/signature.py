@@ -39,8 +39,9 @@ def is_valid_signature(
     """True if `signature` matches `url` with or without its port; False if missing."""
     if not signature or not auth_token:
         return False
+    given = signature.encode("utf-8", "replace")  # bytes: compare_digest refuses non-ASCII str
     return any(
-        hmac.compare_digest(compute_signature(auth_token, candidate, params), signature)
+        hmac.compare_digest(compute_signature(auth_token, candidate, params).encode(), given)
         for candidate in _port_variants(url)
     )
 

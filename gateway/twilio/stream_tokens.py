@@ -84,7 +84,9 @@ class StreamTokens:
         if nonce in self._redeemed:
             return Redemption.UNKNOWN
         minted = self._minted.pop(nonce, None)
-        if not hmac.compare_digest(mac, self._mac(expires, nonce, call_sid)):
+        if not hmac.compare_digest(
+            mac.encode("utf-8", "replace"), self._mac(expires, nonce, call_sid).encode()
+        ):
             if minted is None:
                 return Redemption.UNKNOWN
             self._remember(nonce, minted[1])  # ours, presented for another call: burnt

@@ -108,7 +108,10 @@ def _twiml(body: str) -> Response:
 
 
 def _signature_refusal(settings: Settings, params: dict[str, list[str]]) -> str | None:
-    signature = request.headers.get("X-Twilio-Signature")
+    signatures = request.headers.getlist("X-Twilio-Signature")
+    if len(signatures) > 1:
+        return "X-Twilio-Signature sent more than once"
+    signature = signatures[0] if signatures else ""
     if not signature:
         return "missing X-Twilio-Signature"
     url = settings.public_url + request.path

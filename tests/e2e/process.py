@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tests import secret_watch
+
 REPO = Path(__file__).parents[2]
 AUTH_TOKEN = "e2e-twilio-auth-token-5f1c"  # a test value that must never be logged
 API_KEY = "sk-e2e-must-never-appear-in-logs"
+secret_watch.watch(AUTH_TOKEN)
+secret_watch.watch(API_KEY)
 
 
 class GatewayProcess:
@@ -39,6 +43,7 @@ class GatewayProcess:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
+            secret_watch.process_lines.append(line)
             if '"gateway.started"' in line:
                 self.url = json.loads(line)["voice_webhook"].removesuffix("/twilio/voice")
                 self._started.set()

@@ -1,4 +1,5 @@
-"""Every log line written during an integration test must follow the documented schema."""
+"""Every log line written during an integration test follows the documented schema and
+shows no configured secret."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 import structlog
 
 from gateway.observability.log_schema import json_schema
-from gateway.observability.logs import processors
+from gateway.observability.logs import TRACEBACKS, processors
+from tests import secret_watch
 
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 
@@ -29,7 +31,7 @@ def log_lines_follow_the_schema() -> Iterator[list[dict[str, Any]]]:
         raise structlog.DropEvent
 
     structlog.configure(
-        processors=[*processors("test-instance"), structlog.processors.dict_tracebacks, collect],
+        processors=[*processors("test-instance"), TRACEBACKS, collect],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         cache_logger_on_first_use=False,
     )
@@ -41,3 +43,5 @@ def log_lines_follow_the_schema() -> Iterator[list[dict[str, Any]]]:
         f"{line.get('event')}: {error.message}" for line in lines for error in VALIDATOR.iter_errors(line)
     ]
     assert not problems, "log lines outside the schema:\n" + "\n".join(problems)
+    leaked = secret_watch.leaks("\n".join(orjson.dumps(line).decode() for line in lines))
+    assert not leaked, f"configured secrets appear in the logs: {leaked}"

@@ -86,3 +86,11 @@ def test_outstanding_counts_tokens_minted_and_not_yet_used():
     assert tokens.outstanding() == 1
     clock.now = 31
     assert tokens.outstanding() == 0
+
+
+def test_a_token_whose_mac_is_not_ascii_is_refused_not_an_error():
+    """`start.customParameters` is the caller's JSON: a MAC with non-ASCII text is unknown."""
+    tokens = StreamTokens(30)
+    version, expires, nonce, _ = tokens.mint("CA1").split(".")
+    assert tokens.redeem(f"{version}.{expires}.someone-elses.ééé", "CA1") is Redemption.UNKNOWN
+    assert tokens.redeem(f"{version}.{expires}.{nonce}.ééé", "CA1") is Redemption.WRONG_CALL  # ours: burnt

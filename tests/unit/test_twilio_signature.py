@@ -63,3 +63,7 @@ class TestValidation:
     def test_empty_auth_token_never_validates(self):
         """With no auth token, nothing is accepted (fail closed)."""
         assert not is_valid_signature("", URL, PARAMS, compute_signature("", URL, PARAMS))
+
+    def test_a_signature_that_is_not_ascii_is_refused_not_an_error(self):
+        """Header bytes arrive as latin-1 text: a non-ASCII signature is simply wrong."""
+        assert not is_valid_signature(TOKEN, URL, PARAMS, "é\xff" + "A" * 26)
