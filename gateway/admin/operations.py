@@ -122,6 +122,7 @@ class CallOperations:
         try:
             await rest.hang_up(call_sid, ringing=record.state is CallState.RINGING)
         except TwilioRestError as exc:
+            await self._ledger.set_state(call_sid, record.state)  # still on the line: try again
             raise _twilio(exc) from None
         supervisor = self._live.get(call_sid)
         if supervisor is not None:

@@ -46,8 +46,10 @@ class RealtimeConnector:
         self._prewarm_max = prewarm_max
         self._headers = [(name.decode(), value.decode()) for name, value in endpoint.headers()]
         self._warm: dict[str, LeanWebSocket] = {}
-        self._warming = 0
+        self._warming: set[str] = set()  # calls whose socket is being opened
+        self._unwanted: set[str] = set()  # ...and whose call connected without waiting for it
         self.prewarm_claimed = 0
+        self.prewarm_duplicates = 0
         self.prewarm_expired = 0
         self.prewarm_refused = 0
 
@@ -55,6 +57,8 @@ class RealtimeConnector:
     async def connect(self, key: str | None = None) -> AsyncIterator[MessageSocket]:
         """A socket: the one pre-warmed for `key` if there is one, else a fresh one."""
         socket = self._warm.pop(key, None) if key is not None else None
+        if key in self._warming:
+            self._unwanted.add(key)  # too late for this call: closed once it opens
         if socket is not None:
             self.prewarm_claimed += 1
         else:
@@ -68,11 +72,15 @@ class RealtimeConnector:
         return CallConnector(self, key)
 
     def prewarm(self, key: str) -> None:
-        """Start opening a socket for call `key` in the background, if within bounds."""
-        if len(self._warm) + self._warming >= self._prewarm_max:
+        """Start opening a socket for call `key` in the background, if within bounds; a call
+        already warm or warming (Twilio retrying its webhook) gets no second socket."""
+        if key in self._warm or key in self._warming:
+            self.prewarm_duplicates += 1
+            return
+        if len(self._warm) + len(self._warming) >= self._prewarm_max:
             self.prewarm_refused += 1
             return
-        self._warming += 1
+        self._warming.add(key)
         self._nursery.start_soon(self._keep_warm, key)
 
     async def _keep_warm(self, key: str) -> None:
@@ -82,7 +90,11 @@ class RealtimeConnector:
             log.warning("ai.prewarm_failed", call_sid=key, reason=exc.reason)
             return
         finally:
-            self._warming -= 1
+            self._warming.discard(key)
+        if key in self._unwanted:
+            self._unwanted.discard(key)
+            await socket.close()
+            return
         self._warm[key] = socket
         await trio.sleep(self._prewarm_seconds)
         if self._warm.pop(key, None) is socket:  # the stream never came

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -62,14 +64,36 @@ class CallRegistry(Protocol):
 
 
 class InMemoryRegistry:
-    def __init__(self, retention_seconds: float = 3600.0, max_ended: int = 10_000) -> None:
+    """The registry of one process. Bounded without ever sorting: ended records are kept in
+    the order they ended and forgotten from the front (past `retention_seconds`, or beyond
+    `max_ended`); a call that waits too long for what comes next (an answered call whose
+    stream never arrives, an outbound call whose status never comes) is ended as
+    `no_stream` or `no_status` instead of staying `connecting` or `ringing` forever."""
+
+    def __init__(
+        self,
+        retention_seconds: float = 3600.0,
+        max_ended: int = 10_000,
+        *,
+        connecting_limit_s: float = 120.0,
+        ringing_limit_s: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._records: dict[str, CallRecord] = {}
+        self._ended: OrderedDict[str, float] = OrderedDict()  # call -> ended_at, in ending order
+        # Calls ringing or connecting, each state's in the order they entered it: call -> since.
+        self._waiting: dict[CallState, OrderedDict[str, float]] = {
+            CallState.CONNECTING: OrderedDict(),
+            CallState.RINGING: OrderedDict(),
+        }
         self._retention = retention_seconds
         self._max_ended = max_ended
+        self._limits = {CallState.CONNECTING: connecting_limit_s, CallState.RINGING: ringing_limit_s}
+        self._clock = clock
 
     async def put(self, record: CallRecord) -> None:
-        self._records[record.call_sid] = record
-        self._forget_old()
+        self._store(record)
+        self._sweep()
 
     async def get(self, call_sid: str) -> CallRecord | None:
         return self._records.get(call_sid)
@@ -78,12 +102,14 @@ class InMemoryRegistry:
         record = self._records.get(call_sid)
         if record is None:
             return None
+        now = self._clock()
         if changes.get("state") is CallState.ENDED and record.ended_at is None:
-            changes.setdefault("ended_at", time.time())
+            changes.setdefault("ended_at", now)
         if changes.get("state") is CallState.LIVE and record.live_at is None:
-            changes.setdefault("live_at", time.time())
+            changes.setdefault("live_at", now)
         record = dataclasses.replace(record, **changes)
-        self._records[call_sid] = record
+        self._store(record)
+        self._sweep()
         return record
 
     async def list(self, *, state: str | None = None, direction: str | None = None) -> list[CallRecord]:
@@ -94,12 +120,40 @@ class InMemoryRegistry:
             and (direction is None or record.direction == direction)
         ]
 
-    def _forget_old(self) -> None:
-        ended = [r for r in self._records.values() if r.state is CallState.ENDED]
-        cutoff = time.time() - self._retention
-        for record in ended:
-            if (record.ended_at or 0) < cutoff:
-                del self._records[record.call_sid]
-        excess = len(ended) - self._max_ended
-        for record in sorted(ended, key=lambda r: r.ended_at or 0)[: max(0, excess)]:
-            self._records.pop(record.call_sid, None)
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _store(self, record: CallRecord) -> None:
+        sid = record.call_sid
+        previous = self._records.get(sid)
+        self._records[sid] = record
+        left = self._waiting.get(previous.state) if previous and previous.state is not record.state else None
+        if left is not None:
+            left.pop(sid, None)
+        if record.state in self._waiting and sid not in self._waiting[record.state]:
+            self._waiting[record.state][sid] = self._clock()
+        if record.state is CallState.ENDED and sid not in self._ended:
+            self._ended[sid] = record.ended_at or self._clock()
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        self._end_stale(now)
+        cutoff = now - self._retention
+        while self._ended:
+            sid, ended_at = next(iter(self._ended.items()))
+            if ended_at >= cutoff and len(self._ended) <= self._max_ended:
+                break
+            del self._ended[sid]
+            self._records.pop(sid, None)
+
+    def _end_stale(self, now: float) -> None:
+        for state, waiting in self._waiting.items():
+            while waiting:
+                sid, since = next(iter(waiting.items()))
+                if now - since < self._limits[state]:
+                    break
+                reason = "no_stream" if state is CallState.CONNECTING else "no_status"
+                record = self._records[sid]
+                self._store(
+                    dataclasses.replace(record, state=CallState.ENDED, ended_at=now, end_reason=reason)
+                )

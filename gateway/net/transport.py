@@ -43,7 +43,12 @@ class RawSocketTransport:
     async def receive(self) -> bytes:
         # At 50 frames a second the next frame is rarely there yet: wait first, unless the
         # last read filled the buffer. Saves a failed recv and its exception per frame.
-        if not self._more_waiting:
+        if self._more_waiting:
+            # More is already there: read without waiting, but still let the other calls
+            # run (a peer that keeps our buffer full, say with a ping flood, must not
+            # hold the event loop).
+            await trio.lowlevel.checkpoint()
+        else:
             await trio.lowlevel.wait_readable(self.sock)
         while True:
             try:

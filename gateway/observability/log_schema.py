@@ -87,8 +87,8 @@ EVENTS: dict[str, EventSpec] = {
     ),
     "gateway.signal": EventSpec(
         "info",
-        "SIGTERM or SIGINT arrived: the first drains, the next ends calls now.",
-        {"signal": ("str", "SIGTERM or SIGINT"), "action": ("str", "drain or end_calls")},
+        "SIGTERM or SIGINT: the first drains, the next ends calls now (a repeat within 1 s is ignored).",
+        {"signal": ("str", "SIGTERM or SIGINT"), "action": ("str", "drain, end_calls or ignored_repeat")},
         required=("signal", "action"),
     ),
     "gateway.draining": EventSpec(

@@ -10,8 +10,9 @@ those fields and the CallSid under a key the replicas of a fleet share
 and its media stream are two unrelated connections from different Twilio addresses, so
 no load-balancer affinity can bring them to the same process; with a shared key, any
 replica can admit the stream. Each process remembers the nonces it has redeemed until
-they expire, so a token works once per process (and the upgrade must also carry Twilio's
-signature). A token presented with the wrong CallSid is burnt when it was minted here.
+they expire, however many there are, so a token works once per process (and the upgrade
+must also carry Twilio's signature). A token presented with the wrong CallSid is burnt
+when it was minted here.
 """
 
 from __future__ import annotations
@@ -98,9 +99,10 @@ class StreamTokens:
         return Redemption.ACCEPTED
 
     def _remember(self, nonce: str, expiry: float) -> None:
+        # Never forgotten before it expires, or a flood of calls would reopen the replay
+        # window; the book stays bounded all the same, since only tokens with a valid MAC
+        # (minted by a replica for a call Twilio signed) are ever remembered.
         _forget_expired(self._redeemed, self._clock(), lambda entry: entry)
-        if len(self._redeemed) >= self._capacity:
-            self._redeemed.popitem(last=False)
         self._redeemed[nonce] = expiry
 
     def _mac(self, expires: str, nonce: str, call_sid: str) -> str:

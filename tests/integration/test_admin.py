@@ -224,6 +224,22 @@ class TestCallControl:
         assert [r.form for r in twilio.requests] == [{"Status": ["completed"]}]
         assert ended["end_reason"] == "operator_hangup"
 
+    async def test_a_hang_up_twilio_refuses_leaves_the_call_live_not_stuck_ending(self):
+        """Twilio answers the hang-up with an error: a 502 with its code, and the call is
+        back to live (still on the line), so the operator can try again."""
+        async with outbound_gateway() as (gateway, twilio):
+            sid = "CA" + "9" * 32
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(answer_outbound, gateway.settings, sid)
+                await wait_for_state(gateway.settings, sid, "live")
+                twilio.answers = [(400, {"code": 20003, "message": "Authenticate", "status": 400})]
+                refused = await admin(gateway.settings, "POST", f"/admin/calls/{sid}/hangup")
+                record = (await admin(gateway.settings, "GET", f"/admin/calls/{sid}")).json()
+                retried = await admin(gateway.settings, "POST", f"/admin/calls/{sid}/hangup")
+        assert (refused.status_code, refused.json()["error"]["twilio_code"]) == (502, 20003)
+        assert record["state"] == "live"
+        assert retried.status_code == 200
+
     async def test_transfer_over_the_websocket(self):
         """transfer: a <Dial> through Twilio REST, the call ends as transferred, the reply echoes the id."""
         async with outbound_gateway() as (gateway, twilio):

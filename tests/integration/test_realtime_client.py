@@ -158,3 +158,19 @@ class TestPrewarm:
             nursery.cancel_scope.cancel()
         assert len(recorder.handshakes) == 2
         assert connector.prewarm_refused == 3
+
+    async def test_a_webhook_retry_for_the_same_call_opens_no_second_socket(self):
+        """Twilio retries a webhook it thought failed: the call still gets one warm socket,
+        the first one is not leaked, and the count of warm sockets stays within bounds."""
+        recorder = RecordingServer()
+        async with trio.open_nursery() as nursery:
+            connector = RealtimeConnector(await recorder.start(nursery), nursery, prewarm_max=1)
+            connector.prewarm("CA1")
+            connector.prewarm("CA1")  # while the first is still opening
+            await trio.sleep(0.2)
+            connector.prewarm("CA1")  # once it is warm
+            connector.prewarm("CA2")  # the bound counts the one socket of CA1
+            await trio.sleep(0.2)
+            nursery.cancel_scope.cancel()
+        assert len(recorder.handshakes) == 1
+        assert (connector.prewarm_duplicates, connector.prewarm_refused) == (2, 1)

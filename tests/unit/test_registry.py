@@ -37,3 +37,51 @@ async def test_ended_calls_are_forgotten_after_the_retention_time():
     await registry.put(record("CA-live"))
     await registry.put(record("CA-new"))
     assert {r.call_sid for r in await registry.list()} == {"CA-live", "CA-new"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_call_whose_stream_never_comes_ends_instead_of_connecting_forever():
+    """Answered, but no media stream within the limit: the record ends as no_stream, and
+    later leaves the registry like any ended call; a call that went live is untouched."""
+    clock = Clock()
+    registry = InMemoryRegistry(retention_seconds=60, connecting_limit_s=120, clock=clock)
+    await registry.put(record("CA-lost", CallState.CONNECTING))
+    await registry.put(record("CA-live", CallState.CONNECTING))
+    await registry.update("CA-live", state=CallState.LIVE)
+    clock.now += 121
+    await registry.put(record("CA-next", CallState.CONNECTING))
+    lost = await registry.get("CA-lost")
+    assert (lost.state, lost.end_reason) == (CallState.ENDED, "no_stream")
+    assert (await registry.get("CA-live")).state is CallState.LIVE
+    clock.now += 61
+    await registry.put(record("CA-later", CallState.RINGING))
+    assert await registry.get("CA-lost") is None
+
+
+async def test_an_outbound_call_with_no_status_ends_after_the_ringing_limit():
+    clock = Clock()
+    registry = InMemoryRegistry(ringing_limit_s=600, clock=clock)
+    await registry.put(record("CA-out", CallState.RINGING, direction="outbound"))
+    clock.now += 601
+    await registry.put(record("CA-other", CallState.RINGING))
+    assert (await registry.get("CA-out")).end_reason == "no_status"
+
+
+async def test_a_flood_of_calls_keeps_the_registry_bounded():
+    """However many calls come and go, the ended ones beyond the cap are forgotten, oldest first."""
+    clock = Clock()
+    registry = InMemoryRegistry(max_ended=100, clock=clock)
+    for call in range(1000):
+        await registry.put(record(f"CA{call}", CallState.CONNECTING))
+        await registry.update(f"CA{call}", state=CallState.ENDED)
+        clock.now += 0.01
+    assert len(registry) == 100
+    assert await registry.get("CA999") is not None
+    assert await registry.get("CA0") is None

@@ -94,3 +94,17 @@ def test_a_token_whose_mac_is_not_ascii_is_refused_not_an_error():
     version, expires, nonce, _ = tokens.mint("CA1").split(".")
     assert tokens.redeem(f"{version}.{expires}.someone-elses.ééé", "CA1") is Redemption.UNKNOWN
     assert tokens.redeem(f"{version}.{expires}.{nonce}.ééé", "CA1") is Redemption.WRONG_CALL  # ours: burnt
+
+
+def test_replay_is_refused_for_a_tokens_whole_life_however_many_calls_come():
+    """A burst of calls larger than the book's capacity must not evict the nonce of a token
+    that is still valid: presenting it again is refused until it expires."""
+    clock = Clock()
+    tokens = StreamTokens(ttl_seconds=10, capacity=2, clock=clock)
+    first = tokens.mint("CA0")
+    assert tokens.redeem(first, "CA0") is Redemption.ACCEPTED
+    for call in range(1, 5):
+        assert tokens.redeem(tokens.mint(f"CA{call}"), f"CA{call}") is Redemption.ACCEPTED
+    assert tokens.redeem(first, "CA0") is Redemption.UNKNOWN
+    clock.now = 11
+    assert tokens.redeem(first, "CA0") is not Redemption.ACCEPTED  # expired by now
