@@ -67,6 +67,11 @@ _LATENCY = "p50, p99, max (ms, 50 us buckets below 5 ms) and samples"
 
 EVENTS: dict[str, EventSpec] = {
     # ---- the process ---------------------------------------------------------------
+    "log.dropped": EventSpec(
+        "warning",
+        "Log lines were dropped because stdout did not keep up; the calls did not wait for it.",
+        {"dropped": ("int", "lines dropped since the last such line")},
+    ),
     "gateway.started": EventSpec(
         "info",
         "The gateway listens; every setting, secrets only as set/unset.",

@@ -13,14 +13,19 @@ they appear, in any field at any depth, unless the operator asks for them in ful
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import sys
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
+
+from gateway.observability.log_writer import DEFAULT_BUFFER_BYTES, LogWriter, TextLogWriter
 
 # Structured tracebacks without local variables: structlog's `dict_tracebacks` shows
 # them, and a frame's locals hold auth tokens, keys and callers' audio.
@@ -77,9 +82,43 @@ def processors(instance: str, mask_numbers: bool = True) -> list[Any]:
     return chain
 
 
+_WRITER: LogWriter | None = None  # the process's one writer thread, like stdout itself
+
+
+def _writer(instance: str, out: BinaryIO, buffer_bytes: int) -> LogWriter:
+    global _WRITER  # noqa: PLW0603
+    _WRITER = LogWriter(out, partial(_dropped_line, instance), buffer_bytes)
+    atexit.register(_WRITER.wait_written, 2.0)
+    return _WRITER
+
+
+def dropped_lines() -> int:
+    """Log lines dropped because stdout did not keep up (for the metrics)."""
+    return _WRITER.dropped if _WRITER is not None else 0
+
+
+def _dropped_line(instance: str, dropped: int) -> bytes:
+    line = {
+        "event": "log.dropped",
+        "level": "warning",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "instance": instance,
+        "dropped": dropped,
+    }
+    return orjson.dumps(line) + b"\n"
+
+
 def configure_logging(
-    level: str = "info", fmt: str = "auto", *, instance: str = "", mask_numbers: bool = True
+    level: str = "info",
+    fmt: str = "auto",
+    *,
+    instance: str = "",
+    mask_numbers: bool = True,
+    out: BinaryIO | None = None,
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES,
 ) -> None:
+    """Configure structlog and stdlib logging once; JSON lines go to `out` (stdout) through
+    a writer thread the event loop never waits for."""
     console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     shared = processors(instance, mask_numbers)
     if console:
@@ -88,7 +127,8 @@ def configure_logging(
         exceptions: list[Any] = []
     else:
         renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
-        factory = structlog.BytesLoggerFactory(sys.stdout.buffer)
+        writer = _writer(instance, out or sys.stdout.buffer, buffer_bytes)
+        factory = structlog.BytesLoggerFactory(writer)  # type: ignore[arg-type]
         exceptions = [TRACEBACKS]
     structlog.configure(
         processors=[*shared, *exceptions, renderer],
@@ -96,16 +136,19 @@ def configure_logging(
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
-    _route_stdlib_logging(shared, exceptions, console, _LEVELS[level])
+    _route_stdlib_logging(shared, exceptions, None if console else writer, _LEVELS[level])
 
 
-def _route_stdlib_logging(shared: list[Any], exceptions: list[Any], console: bool, level: int) -> None:
+def _route_stdlib_logging(
+    shared: list[Any], exceptions: list[Any], writer: LogWriter | None, level: int
+) -> None:
+    console = writer is None
     stdlib_renderer: Any = (
         structlog.dev.ConsoleRenderer()
         if console
         else structlog.processors.JSONRenderer(serializer=lambda obj, **_: orjson.dumps(obj).decode())
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(sys.stdout if writer is None else TextLogWriter(writer))
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],

@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 
 from actors.supervisor import CallCounters, CallSupervisor
 from gateway.calls.live import LiveCalls
+from gateway.observability.logs import dropped_lines
 
 # No `_created` series: they double the output and nobody graphs them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -173,6 +174,11 @@ class LiveCallCollector(Collector):
             depth.add_metric([channel], deepest.get(channel, 0))
         yield drops
         yield depth
+        yield CounterMetricFamily(
+            "gateway_log_lines_dropped",
+            "Log lines dropped because stdout did not keep up (the calls never wait for it)",
+            value=dropped_lines(),
+        )
         underruns = self._underruns + sum(counters.underruns for counters in live)
         yield CounterMetricFamily(
             "gateway_playout_underruns",

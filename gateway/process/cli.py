@@ -34,6 +34,7 @@ def _run(args: argparse.Namespace) -> int:
         settings.log_format,
         instance=settings.instance_id,
         mask_numbers=settings.log_phone_numbers == "masked",
+        buffer_bytes=settings.log_buffer_bytes,
     )
     trio.run(serve, settings)
     return 0

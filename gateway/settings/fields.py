@@ -193,4 +193,7 @@ FIELDS = (
         "masked",
         choice("masked", "full"),
     ),
+    Field(
+        "log_buffer_bytes", "GATEWAY_LOG_BUFFER_BYTES", "log", "buffer_bytes", 4 << 20, integer(4096, 1 << 30)
+    ),
 )

@@ -93,6 +93,7 @@ class Settings:
     log_level: str
     log_format: str
     log_phone_numbers: str
+    log_buffer_bytes: int
 
     def bound_to(self, port: int) -> Settings:
         """These settings once the listening socket is bound to `port` (which may differ when 0

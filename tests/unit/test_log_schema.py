@@ -62,8 +62,12 @@ def test_every_event_the_code_writes_is_documented_with_its_level_and_fields() -
         assert not unknown, f"{where}: {event} writes undocumented fields {unknown}"
 
 
+# Written by the log writer's own thread, which cannot log through structlog (it is the sink).
+WRITTEN_BY_THE_LOG_WRITER = {"log.dropped"}
+
+
 def test_every_documented_event_is_written_somewhere() -> None:
-    written = {event for _, event, _, _ in _log_calls()}
+    written = {event for _, event, _, _ in _log_calls()} | WRITTEN_BY_THE_LOG_WRITER
     assert set(EVENTS) - written == set()
 
 
