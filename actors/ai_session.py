@@ -183,6 +183,7 @@ class AISession:
             return Reconnect(f"closed during set-up: code {exc.code}")
         async with trio.open_nursery() as nursery:
             session.scope = nursery.cancel_scope
+            nursery.start_soon(self._send_control, session, session.open_outbox())
             nursery.start_soon(self._send_caller_audio, session)
             nursery.start_soon(self._watch_recycle, session)
             nursery.start_soon(self._follow_server, session)
@@ -204,6 +205,14 @@ class AISession:
         if (first and settings.greet_first) or owed:
             self._want_response = False
             await session.socket.send(realtime.response_create())
+
+    async def _send_control(self, session: Session, outbox: trio.MemoryReceiveChannel[str]) -> None:
+        """Everything but audio, in order, from the session's outbox: the tasks that queue it
+        (playout reports, keys, server events) never wait for a provider that stopped
+        reading, so nothing backs up from the AI into the Twilio side."""
+        with contextlib.suppress(SocketClosed):  # the receive loop sees the same close
+            async for message in outbox:
+                await session.socket.send(message)
 
     async def _send_caller_audio(self, session: Session) -> None:
         append = realtime.input_audio_append
@@ -318,7 +327,7 @@ class AISession:
         if session is not None and session.cut():
             provider_cancels = self._settings.config.turn_detection.interrupt_response
             if source != "provider" or not provider_cancels:
-                await _send(session, realtime.response_cancel())
+                session.send_later(realtime.response_cancel())
         self._signal()
 
     async def _on_response_done(self, session: Session, event: realtime.ResponseDone) -> None:
@@ -335,7 +344,7 @@ class AISession:
         if calls:
             await self._answer_calls(session, calls, items, was_interrupted)
         if session.take_pending_create():
-            await _send(session, realtime.response_create())
+            session.send_later(realtime.response_create())
         self._signal()
 
     def _on_error(self, session: Session, event: realtime.RealtimeError) -> None:
@@ -364,7 +373,7 @@ class AISession:
         decisions = [interrupted(call) if was_interrupted else policy.decide(call) for call in calls]
         for call, decision in zip(calls, decisions, strict=True):
             log.info("ai.tool_call", tool=call.name, call_id=call.call_id, output=decision.output)
-            await _send(session, realtime.function_call_output(decision.call_id, decision.output))
+            session.send_later(realtime.function_call_output(decision.call_id, decision.output))
         actions = [decision.action for decision in decisions if decision.action is not None]
         if actions:
             self._acting = True
@@ -387,8 +396,8 @@ class AISession:
         if isinstance(outcome, CallEnd):
             self._finish(outcome)
         elif self._session is not None:  # it failed: let the model tell the caller
-            await _send(self._session, realtime.text_item("user", outcome, self._settings.dialect))
-            await _send(self._session, realtime.response_create())
+            self._session.send_later(realtime.text_item("user", outcome, self._settings.dialect))
+            self._session.send_later(realtime.response_create())
 
     # ---- reports from the writer, keys, local VAD ----------------------------------
 
@@ -402,7 +411,7 @@ class AISession:
             self.conversation.assistant_cut(item.item_id, position, received)
             if position <= 0 or position >= int(received):
                 continue  # nothing heard: nothing to cut; all heard: nothing to cut either
-            await _send(session, realtime.item_truncate(item.item_id, 0, position))
+            session.send_later(realtime.item_truncate(item.item_id, 0, position))
             self.stats.truncations += 1
             log.info("ai.truncated", item_id=item.item_id, audio_end_ms=position, received_ms=int(received))
 
@@ -421,13 +430,13 @@ class AISession:
         if session is None:  # between sessions: the next one gets it in the replay
             self._want_response = self._want_response or reply
             return
-        await _send(session, realtime.text_item(role, text, self._settings.dialect))
+        session.send_later(realtime.text_item(role, text, self._settings.dialect))
         if not reply:
             return
         if session.active_response is not None:
             session.pending_create = True
         else:
-            await _send(session, realtime.response_create())
+            session.send_later(realtime.response_create())
 
     async def _caller_started_speaking(self, started_at: float) -> None:
         """The gateway's own VAD: faster than the provider's, so it may cut the assistant first."""
@@ -439,9 +448,3 @@ class AISession:
         """The caller hears the assistant now, or is about to (a response is being generated)."""
         session = self._session
         return self._playout_view.playing or (session is not None and session.active_response is not None)
-
-
-async def _send(session: Session, message: str) -> None:
-    """Send on a session that may be ending: a closed socket is noticed by its receive loop."""
-    with contextlib.suppress(SocketClosed):
-        await session.socket.send(message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +138,19 @@ class Session:
     open_items: set[str] = field(default_factory=set)  # items whose audio is still arriving
     response_items: dict[str, set[str]] = field(default_factory=dict)  # audio items per response
     calls: dict[str, list[FunctionCall]] = field(default_factory=dict)
+    outbox: trio.MemorySendChannel[str] | None = None  # client events other than audio
+
+    def open_outbox(self) -> trio.MemoryReceiveChannel[str]:
+        """The queue `send_later` fills; unbounded, as it carries a handful of events per turn
+        and a provider that stops reading is caught by the liveness watchdog."""
+        self.outbox, outbox = trio.open_memory_channel[str](math.inf)
+        return outbox
+
+    def send_later(self, message: str) -> None:
+        """Queue a client event for the session's sender; never waits, never fails."""
+        if self.outbox is not None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                self.outbox.send_nowait(message)
 
     def audio_arrived(self, delta: AudioDelta, ms: float) -> bool:
         """Book a delta of `ms`; False when it belongs to a response cut by a barge-in."""

@@ -5,6 +5,9 @@ call's scope being cancelled at the same moment); such a group is not an `Except
 and an `except Exception` lets it escape into the nursery other calls live in.
 """
 
+import json
+from contextlib import asynccontextmanager
+
 import trio
 
 from actors.errors import CloseCode
@@ -13,7 +16,7 @@ from actors.supervisor import CallSupervisor
 from actors.twilio_media import TwilioMediaProtocol
 from tests.memory_socket import MemoryConnector, socket_pair
 from tests.unit.test_supervisor import delta, event, settings
-from tests.unit.test_twilio_media import start, stop
+from tests.unit.test_twilio_media import STREAM, media, start, stop
 
 
 class HangUpDuringSend:
@@ -114,3 +117,77 @@ async def test_an_actor_that_crashes_ends_its_call_as_internal_error_and_no_othe
     assert summaries[0].end.reason is EndReason.INTERNAL_ERROR
     assert calls[0][1].peer.close_code == CloseCode.INTERNAL_ERROR
     assert summaries[1].end.reason is EndReason.SHUTDOWN
+
+
+class StallingAI:
+    """The gateway's end of an AI socket whose sends hang for ever once `stalled` is set:
+    a provider that stopped reading (its TCP window full), while it still sends."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.stalled = False
+        self.stuck: list[str] = []
+
+    async def receive(self) -> str:
+        return await self._inner.receive()
+
+    async def send(self, message: str) -> None:
+        if self.stalled:
+            self.stuck.append(message)
+            await trio.sleep_forever()
+        await self._inner.send(message)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self._inner.close(code, reason)
+
+
+class StallingConnector(MemoryConnector):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sockets: list[StallingAI] = []
+
+    @asynccontextmanager
+    async def connect(self):
+        async with super().connect() as socket:
+            stalling = StallingAI(socket)
+            self.sockets.append(stalling)
+            yield stalling
+
+
+def mark_echo(name: str) -> str:
+    return json.dumps({"event": "mark", "sequenceNumber": "9", "streamSid": STREAM, "mark": {"name": name}})
+
+
+async def test_an_ai_socket_that_stops_reading_never_stops_the_twilio_reader(autojump_clock):
+    """With every send to the AI stuck, the caller's side goes on: Twilio's frames and mark
+    echoes are still read (nothing backs up from the AI, through playout reports and
+    marks, into the reader), so Twilio's socket never stalls."""
+    gateway_end, twilio_end = socket_pair(buffer=64)
+    protocol = TwilioMediaProtocol()
+    started = protocol.receive(start())
+    connector = StallingConnector()
+    supervisor = CallSupervisor(started, gateway_end, protocol, connector, settings(greet_first=False))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(supervisor.run)
+        ai = await connector.server_ends.receive()
+        await ai.receive()  # session.update
+        await ai.send(event("response.created", response={"id": "r1", "status": "in_progress"}))
+        await ai.send(delta("r1", "i1", b"\x7f" * 1600))
+        await trio.sleep(0.1)
+        connector.sockets[0].stalled = True
+        await ai.send(event("input_audio_buffer.speech_started", item_id="u1", audio_start_ms=0))
+        for number in range(2, 502):  # 500 short items, each with its item-end mark
+            response, item = f"r{number}", f"i{number}"
+            await ai.send(event("response.created", response={"id": response, "status": "in_progress"}))
+            await ai.send(delta(response, item, b"\x7f" * 160))
+            await ai.send(event("response.output_audio.done", response_id=response, item_id=item))
+        with trio.fail_after(60):
+            echoed = 0
+            while echoed < 450:
+                message = json.loads(await twilio_end.receive())
+                if message["event"] == "mark":
+                    await twilio_end.send(mark_echo(message["mark"]["name"]))
+                    echoed += 1
+                await twilio_end.send(media(10 + echoed))
+        assert supervisor.reader.frames_in >= 450
+        supervisor.end(CallEnd(EndReason.SHUTDOWN))
