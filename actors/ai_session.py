@@ -17,7 +17,6 @@ inputs other than audio arrive through `AIInputs`; what is left here is the call
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
 import structlog
@@ -25,6 +24,7 @@ import trio
 
 from actors import realtime
 from actors.ai_inputs import AIInputs, InputHandlers
+from actors.ai_senders import send_caller_audio, send_control
 from actors.ai_state import AISessionStats, AISettings, PlayoutView, Reconnect, Session
 from actors.call_control import CallControl
 from actors.channels import DropOldestChannel
@@ -33,7 +33,7 @@ from actors.dtmf import describe_keys
 from actors.errors import CloseCode, RemoteProtocolError
 from actors.events import CallEvents, NoEvents
 from actors.latency import LatencyHistogram
-from actors.message_socket import ConnectFailed, SocketClosed, SocketConnector
+from actors.message_socket import ConnectFailed, Liveness, SocketClosed, SocketConnector
 from actors.messages import (
     AssistantAudio,
     BargeIn,
@@ -44,6 +44,7 @@ from actors.messages import (
     PlayoutReport,
 )
 from actors.tools import Action, carry_out, interrupted
+from actors.watchdog import wait_for_dead_peer
 
 log = structlog.get_logger("actors.ai_session")
 
@@ -183,9 +184,11 @@ class AISession:
             return Reconnect(f"closed during set-up: code {exc.code}")
         async with trio.open_nursery() as nursery:
             session.scope = nursery.cancel_scope
-            nursery.start_soon(self._send_control, session, session.open_outbox())
-            nursery.start_soon(self._send_caller_audio, session)
+            nursery.start_soon(send_control, session, session.open_outbox())
+            audio = (session, self._caller_audio, self.stats, self.uplink_latency)
+            nursery.start_soon(send_caller_audio, *audio)
             nursery.start_soon(self._watch_recycle, session)
+            nursery.start_soon(self._watch_provider, session)
             nursery.start_soon(self._follow_server, session)
         outcome = session.outcome
         assert outcome is not None
@@ -206,26 +209,15 @@ class AISession:
             self._want_response = False
             await session.socket.send(realtime.response_create())
 
-    async def _send_control(self, session: Session, outbox: trio.MemoryReceiveChannel[str]) -> None:
-        """Everything but audio, in order, from the session's outbox: the tasks that queue it
-        (playout reports, keys, server events) never wait for a provider that stopped
-        reading, so nothing backs up from the AI into the Twilio side."""
-        with contextlib.suppress(SocketClosed):  # the receive loop sees the same close
-            async for message in outbox:
-                await session.socket.send(message)
-
-    async def _send_caller_audio(self, session: Session) -> None:
-        append = realtime.input_audio_append
-        stats = self.stats
-        latency = self.uplink_latency
-        now = trio.current_time
-        try:
-            async for received_at, audio in self._caller_audio:
-                await session.socket.send(append(audio))
-                stats.appends_sent += 1
-                latency.record(now() - received_at)
-        except SocketClosed:
-            return  # the receive loop sees the same close and ends the session
+    async def _watch_provider(self, session: Session) -> None:
+        """A provider silent, pings unanswered, for the limit (half-open) is replaced."""
+        if isinstance(session.socket, Liveness):
+            settings = self._settings
+            quiet = await wait_for_dead_peer(
+                session.socket, settings.ping_interval_s, settings.silence_timeout_s
+            )
+            log.warning("ai.silent", quiet_s=round(quiet, 1))
+            session.end(Reconnect(f"provider silent for {quiet:.0f} s, pings unanswered"))
 
     async def _watch_recycle(self, session: Session) -> None:
         await trio.sleep_until(session.started + self._settings.recycle_after_s)

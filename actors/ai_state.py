@@ -39,6 +39,8 @@ class AISettings:
     recycle_after_s: float = 55 * 60.0
     healthy_after_s: float = 30.0  # a session that lasted this long resets the failure count
     drain_timeout_s: float = 20.0  # longest wait for the caller to hear the last words
+    ping_interval_s: float = 10.0  # a provider quiet this long gets a WebSocket ping
+    silence_timeout_s: float = 30.0  # ...and is replaced when nothing, not even a pong, came this long
     apology: bytes = b""  # played when the AI cannot be reached, in the AI's output format
 
     def backoff_s(self, failures: int) -> float:

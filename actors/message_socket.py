@@ -11,7 +11,7 @@ raise `RemoteProtocolError` for it, with the close code to answer.
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class SocketClosed(Exception):
@@ -41,6 +41,17 @@ class MessageSocket(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close with `code`; idempotent, never raises for an already closed socket."""
         ...
+
+
+@runtime_checkable
+class Liveness(Protocol):
+    """A message socket that can tell when its peer was last heard from, and ping it.
+
+    `last_received` is in trio time; a pong counts. Sockets without it are not watched."""
+
+    last_received: float
+
+    async def ping(self) -> None: ...
 
 
 class ConnectFailed(Exception):

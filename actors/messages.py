@@ -78,6 +78,7 @@ class EndReason(StrEnum):
     TWILIO_STOP = "twilio_stop"
     TWILIO_CLOSED = "twilio_closed"
     TWILIO_PROTOCOL_ERROR = "twilio_protocol_error"
+    TWILIO_SILENT = "twilio_silent"  # no message from Twilio for the idle limit: the stream is gone
     AI_UNAVAILABLE = "ai_unavailable"  # no session could be had: dropped, unreachable, retries spent
     AI_ERROR = "ai_error"  # the provider refused us: a bad key, a rejected configuration
     AI_HANGUP = "ai_hangup"  # the AI called end_call

@@ -39,6 +39,7 @@ from actors.summary import CallSummary
 from actors.twilio_media import Dtmf, Mark, Start, TwilioMediaProtocol
 from actors.twilio_reader import TwilioReader
 from actors.vad import EnergyVAD
+from actors.watchdog import wait_for_silence
 
 log = structlog.get_logger("actors.supervisor")
 
@@ -56,6 +57,7 @@ class CallSettings:
     local_barge_in: bool = False  # the gateway's own VAD stops the assistant before the provider's
     local_vad_threshold_db: float = -35.0
     dtmf_inter_digit_ms: float = 1000.0
+    twilio_silence_s: float = 15.0  # no message at all from Twilio this long: the stream is gone
     caller_audio_frames: int = 50  # 1 s of 20 ms frames; older caller audio is dropped
     assistant_audio_pieces: int = 2048  # provider deltas waiting for playout (the AI's backlog)
 
@@ -202,6 +204,7 @@ class CallSupervisor:
         )
         self._actors: dict[str, Actor] = {
             "twilio_reader": self.reader.run,
+            "twilio_watchdog": self._watch_twilio,
             "keypad": self.keypad.run,
             "ai_session": self.ai.run,
             "downlink_writer": self.writer.run,
@@ -210,6 +213,15 @@ class CallSupervisor:
         if transcode:
             self._actors["codec_worker"] = CodecWorker(caller, caller_pcm, assistant, assistant_ulaw).run
             self.channels += [caller_pcm, assistant_ulaw]
+
+    async def _watch_twilio(self) -> CallEnd:
+        """Twilio sends media every 20 ms, silence included: a stream quiet for the limit is
+        gone (a half-open connection the kernel has not noticed yet)."""
+        limit = self._settings.twilio_silence_s
+        quiet = await wait_for_silence(lambda: self.reader.last_message_at, limit)
+        return CallEnd(
+            EndReason.TWILIO_SILENT, f"nothing from Twilio for {quiet:.1f} s", CloseCode.GOING_AWAY
+        )
 
     def _summary(self, end: CallEnd, started_wall: float, duration: float) -> CallSummary:
         ai, writer = self.ai.stats, self.writer

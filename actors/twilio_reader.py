@@ -42,6 +42,7 @@ class TwilioReader:
         self._speech = speech
         self.frames_in = 0
         self.dtmf_digits = 0
+        self.last_message_at = trio.current_time()  # Twilio sends media every 20 ms, silence too
 
     async def run(self) -> CallEnd:
         try:
@@ -60,8 +61,9 @@ class TwilioReader:
         now = trio.current_time
         while True:
             event = parse(await receive())
+            self.last_message_at = at = now()
             if type(event) is Media:
-                caller_audio.send_nowait((now(), event.payload))
+                caller_audio.send_nowait((at, event.payload))
                 self.frames_in += 1
                 if self._speech is not None:
                     await self._listen(event.payload)

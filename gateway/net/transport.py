@@ -18,6 +18,25 @@ import trio
 
 CLOSE_TIMEOUT_SECONDS = 2.0
 RECEIVE_BYTES = 65536
+# A peer that stops acknowledging is dropped by the kernel after 10 s; an idle connection
+# is probed after 10 s, every 5 s, 3 times (a NAT that forgot the flow, a crashed host).
+TCP_USER_TIMEOUT_MS = 10_000
+KEEPALIVE = ((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),)
+KEEPALIVE_LINUX = (
+    ("TCP_KEEPIDLE", 10),
+    ("TCP_KEEPINTVL", 5),
+    ("TCP_KEEPCNT", 3),
+    ("TCP_USER_TIMEOUT", TCP_USER_TIMEOUT_MS),
+)
+
+
+def keep_alive(sock: socket.socket | trio.socket.SocketType) -> None:
+    """Kernel liveness on an outgoing connection: keepalive probes and TCP_USER_TIMEOUT."""
+    for level, option, value in KEEPALIVE:
+        sock.setsockopt(level, option, value)
+    for name, value in KEEPALIVE_LINUX:
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 class Transport(Protocol):

@@ -60,6 +60,7 @@ class LeanWebSocket:
         self._flushed = trio.lowlevel.ParkingLot()
         self._reading = False
         self._closed: SocketClosed | None = None
+        self.last_received = trio.current_time()  # any bytes at all: frames, pongs, a close
 
     @property
     def closed(self) -> bool:
@@ -93,6 +94,13 @@ class LeanWebSocket:
                         await self._read()
             self._closed = self._closed or SocketClosed(code, "closed")
         await self._transport.aclose()
+
+    async def ping(self) -> None:
+        """Ask the peer for a pong (it lands in `last_received`); waits at most as long as a
+        send does, and not at all while another sender is writing."""
+        if self._closed is None and self._protocol.state is State.OPEN:
+            self._protocol.send_ping(b"gateway")
+            await self.flush()
 
     async def abort(self) -> None:
         """Close the connection without a closing handshake (a handshake that failed)."""
@@ -141,6 +149,7 @@ class LeanWebSocket:
                 data = await self._transport.receive()
             finally:
                 self._reading = False
+            self.last_received = trio.current_time()
         if not data:
             self._protocol.receive_eof()
             self._closed = self._closed or self._peer_closed()

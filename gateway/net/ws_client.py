@@ -20,7 +20,7 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from actors.message_socket import ConnectFailed
-from gateway.net.transport import RawSocketTransport, StreamTransport, Transport
+from gateway.net.transport import RawSocketTransport, StreamTransport, Transport, keep_alive
 from gateway.net.websocket import DEFAULT_MAX_SIZE, LeanWebSocket
 
 Headers = Sequence[tuple[str, str]]
@@ -74,12 +74,12 @@ async def connect(
 
 
 async def _open(host: str, port: int, secure: bool) -> Transport:
+    tcp = await trio.open_tcp_stream(host, port)
+    keep_alive(tcp.socket)
     if secure:
-        stream = await trio.open_ssl_over_tcp_stream(
-            host, port, ssl_context=ssl.create_default_context(), https_compatible=True
-        )
-        return StreamTransport(stream)
-    return RawSocketTransport.of(await trio.open_tcp_stream(host, port))
+        context = ssl.create_default_context()
+        return StreamTransport(trio.SSLStream(tcp, context, server_hostname=host, https_compatible=True))
+    return RawSocketTransport.of(tcp)
 
 
 async def _handshake(url: str, transport: Transport, headers: Headers, max_size: int) -> LeanWebSocket:

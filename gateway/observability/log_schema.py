@@ -262,6 +262,12 @@ EVENTS: dict[str, EventSpec] = {
         {"error": ("str", "what failed")},
         context=IN_ACTOR,
     ),
+    "ai.silent": EventSpec(
+        "warning",
+        "The provider sent nothing, not even a pong, for the silence limit: its session is replaced.",
+        {"quiet_s": ("num", "seconds since anything arrived")},
+        context=IN_ACTOR,
+    ),
     "actor.crashed": EventSpec(
         "error",
         "An actor raised: its call ends as internal_error, no other call notices.",
@@ -282,7 +288,7 @@ EVENTS: dict[str, EventSpec] = {
             "duration_s": ("num", "seconds"),
             "end_reason": (
                 "str",
-                "twilio_stop, twilio_closed, twilio_protocol_error, ai_unavailable, ai_error, "
+                "twilio_stop, twilio_closed, twilio_protocol_error, twilio_silent, ai_unavailable, ai_error, "
                 "ai_hangup, transferred, shutdown, operator_hangup, internal_error",
             ),
             "end_detail": ("str", "the reason in words"),

@@ -56,7 +56,7 @@ async def test_a_send_after_stop_while_the_call_is_cancelled_ends_the_call_norma
     socket = HangUpDuringSend(gateway_end, protocol)
     connector = MemoryConnector()
     call_settings = settings()
-    call_settings = type(call_settings)(ai=call_settings.ai, mark_interval_ms=20.0)
+    call_settings = type(call_settings)(ai=call_settings.ai, mark_interval_ms=20.0, twilio_silence_s=3600)
     supervisor = CallSupervisor(started, socket, protocol, connector, call_settings)
     socket.supervisor = supervisor
     summaries = []

@@ -36,7 +36,8 @@ class Call:
 
 def settings(audio_format=AudioFormat.PCMU, greet_first=True):
     session = SessionConfig("gpt-realtime", "hi", "marin", audio_format)
-    return CallSettings(ai=AISettings(config=session, greet_first=greet_first, reconnect_attempts=0))
+    ai = AISettings(config=session, greet_first=greet_first, reconnect_attempts=0)
+    return CallSettings(ai=ai, twilio_silence_s=3600)  # tests script Twilio's messages one by one
 
 
 async def open_call(nursery, call_settings=None, connector=None) -> Call:

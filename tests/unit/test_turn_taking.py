@@ -49,7 +49,8 @@ def settings(**ai_overrides):
         apology=APOLOGY,
         tools=ToolPolicy(transfer_to="+15550001111", transfer_allowed=frozenset({"+15550002222"})),
     )
-    return CallSettings(ai=dataclasses.replace(ai, **ai_overrides))
+    # The fake Twilio here sends only what a test scripts, not Twilio's ceaseless media frames.
+    return CallSettings(ai=dataclasses.replace(ai, **ai_overrides), twilio_silence_s=3600)
 
 
 class Call:
