@@ -90,6 +90,8 @@ class CallOperations:
         refusal = self._admission.refusal()
         if refusal is Refusal.DRAINING:
             raise OperationError("unavailable", "the gateway is draining and places no new calls")
+        if refusal is Refusal.OVERLOADED:
+            raise OperationError("unavailable", f"the gateway is overloaded: {self._admission.overload()}")
         if refusal is Refusal.AT_CAPACITY:
             raise OperationError(
                 "unavailable", f"the gateway is at GATEWAY_MAX_CALLS ({self._admission.max_calls})"

@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 from actors.supervisor import CallCounters, CallSupervisor
 from gateway.calls.live import LiveCalls
 from gateway.observability.logs import dropped_lines
+from gateway.observability.loop_monitor import LoopMonitor
 
 # No `_created` series: they double the output and nobody graphs them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -52,6 +53,7 @@ class GatewayMetrics:
         admin_clients: Callable[[], int],
         ready: Callable[[], bool],
         draining: Callable[[], bool],
+        load: LoopMonitor | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
@@ -90,7 +92,7 @@ class GatewayMetrics:
             ["reason"],
             registry=self.registry,
         )
-        self.live = LiveCallCollector(calls, max_calls, admin_clients, ready, draining)
+        self.live = LiveCallCollector(calls, max_calls, admin_clients, ready, draining, load=load)
         self.registry.register(self.live)
 
     def render(self) -> bytes:
@@ -122,7 +124,10 @@ class LiveCallCollector(Collector):
         admin_clients: Callable[[], int],
         ready: Callable[[], bool],
         draining: Callable[[], bool],
+        *,
+        load: LoopMonitor | None = None,
     ) -> None:
+        self._load = load
         self._calls = calls
         self._max_calls = max_calls
         self._admin_clients = admin_clients
@@ -145,6 +150,14 @@ class LiveCallCollector(Collector):
         yield _gauge("gateway_admin_clients", "Admin control WebSocket clients", self._admin_clients())
         yield _gauge("gateway_ready", "1 while the gateway accepts new calls", int(self._ready()))
         yield _gauge("gateway_draining", "1 once a drain started", int(self._draining()))
+        if self._load is not None:
+            lag = self._load.lag_ms / 1000
+            yield _gauge("gateway_loop_lag_seconds", "Event-loop lag, smoothed over about a second", lag)
+            yield _gauge(
+                "gateway_cpu_share", "CPU used by the process, as a share of one core", self._load.cpu_share
+            )
+            overloaded = int(self._load.overloaded() is not None)
+            yield _gauge("gateway_overloaded", "1 while new calls are declined for load", overloaded)
         frames = CounterMetricFamily(
             "gateway_audio_frames",
             "20 ms audio frames, by direction (in: caller, out: to caller)",

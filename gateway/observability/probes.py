@@ -12,7 +12,7 @@ import secrets
 
 from quart import Blueprint, Response, request
 
-from gateway.calls.admission import Admission
+from gateway.calls.admission import Admission, Refusal
 from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.settings import Settings
 
@@ -30,7 +30,13 @@ def probes_blueprint(settings: Settings, admission: Admission, metrics: GatewayM
         body: dict[str, object] = {"in_flight": admission.in_flight, "max_calls": admission.max_calls}
         if refusal is None:
             return {"status": "ready", **body}, 200
-        return {"status": "not_ready", "reason": refusal.value, **body}, 503
+        detail = admission.overload() if refusal is Refusal.OVERLOADED else None
+        return {
+            "status": "not_ready",
+            "reason": refusal.value,
+            **body,
+            **({"detail": detail} if detail else {}),
+        }, 503
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:

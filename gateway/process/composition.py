@@ -33,6 +33,7 @@ from gateway.calls.ledger import CallLedger
 from gateway.calls.live import LiveCalls
 from gateway.calls.registry import CallRecord, InMemoryRegistry
 from gateway.net.transport import RawSocketTransport
+from gateway.observability.loop_monitor import LoopMonitor
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.probes import probes_blueprint
 from gateway.settings import Settings
@@ -58,13 +59,17 @@ class Gateway:
         self.bus = EventBus()
         self.ledger = CallLedger(self.registry, self.bus, settings.instance_id)
         self.drain = Drain()
-        self.admission = Admission(settings.max_calls, self.calls, self.tokens.outstanding, self.drain)
+        self.load = LoopMonitor(settings.max_loop_lag_ms, settings.max_cpu_share)
+        self.admission = Admission(
+            settings.max_calls, self.calls, self.tokens.outstanding, self.drain, self.load.overloaded
+        )
         self.metrics = GatewayMetrics(
             self.calls,
             max_calls=settings.max_calls,
             admin_clients=lambda: len(self.bus),
             ready=self.admission.ready,
             draining=lambda: self.drain.draining,
+            load=self.load,
         )
         self.operations = CallOperations(
             settings, ledger=self.ledger, live=self.calls, admission=self.admission, rest=rest

@@ -50,6 +50,7 @@ async def serve(
         connector = await ai_connector(settings, services)
         gateway = Gateway(settings, connector, twilio_rest(settings, http))
         services.start_soon(gateway.publish_metrics)
+        services.start_soon(gateway.load.run)
         hypercorn_stop = trio.Event()
         limits = DoorLimits(settings.max_connections, settings.max_pending_per_peer)
         door_socket = trio.SocketListener(trio.socket.from_stdlib_socket(listener))

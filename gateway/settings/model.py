@@ -88,6 +88,8 @@ class Settings:
     max_calls: int
     drain_seconds: float
     max_connections: int
+    max_loop_lag_ms: float
+    max_cpu_share: float
     max_pending_per_peer: int
     metrics_token: Secret
     log_level: str

@@ -3,6 +3,8 @@ metrics, readiness, admission control, operator drain, and the call's log lines.
 
 from __future__ import annotations
 
+import time
+
 import httpx2
 import trio
 from prometheus_client.parser import text_string_to_metric_families
@@ -176,6 +178,27 @@ class TestReadinessAndAdmission:
         assert "<Hangup/>" in answer.text
         assert value(samples, "gateway_admission_rejects_total", reason="draining") == 1
         assert value(samples, "gateway_draining") == 1
+
+    async def test_a_saturated_loop_declines_new_calls_and_readiness_says_why(self):
+        """Work that holds the event loop (here: blocking it outright, 300 ms at a time) is
+        measured as lag: new calls are declined as overloaded, /readyz says why, and once
+        the loop is calm again calls are taken."""
+        async with running() as gateway:
+            settings = gateway.settings
+            for _ in range(6):
+                time.sleep(0.3)  # noqa: ASYNC251  (the point: a loop that cannot keep up)
+                await trio.sleep(0.11)
+            ready = await get(settings, "/readyz")
+            answer = await post_voice(settings, voice_form(new_call_sid()))
+            samples = await scrape(settings)
+            await trio.sleep(3)
+            calm = await get(settings, "/readyz")
+        assert ready.status_code == 503
+        assert (ready.json()["reason"], ready.json()["detail"][:14]) == ("overloaded", "event-loop lag")
+        assert "<Stream" not in answer.text
+        assert value(samples, "gateway_admission_rejects_total", reason="overloaded") == 1
+        assert value(samples, "gateway_overloaded") == 1
+        assert calm.status_code == 200
 
 
 class TestCallLogLines:
