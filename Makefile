@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test tools lint typecheck bench bench-codec bench-turns clean
+.PHONY: run test tools lint typecheck bench bench-codec bench-turns fuzz soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q python3-venv)
@@ -46,6 +46,11 @@ typecheck: $(STAMP)
 # audio formats (about 5 minutes; writes out/bench/capacity.json and capacity.md).
 bench: $(STAMP)
 	$(BIN)/python ops/bench/capacity.py $(BENCH_ARGS)
+
+# Every listener and parser under atheris, coverage-guided: a million inputs (about 5-10
+# minutes on 2 cores); prints inputs, crashes (must be 0) and the slowest input.
+fuzz: $(STAMP)
+	$(BIN)/python ops/fuzz/run.py --inputs $(or $(FUZZ_INPUTS),1000000)
 
 bench-codec: $(STAMP)
 	$(BIN)/python ops/bench/codec_cost.py

@@ -3,6 +3,7 @@ sockets: each gets a refusal with a reason, and the gateway goes on serving call
 
 from __future__ import annotations
 
+import random
 from urllib.parse import urlencode
 
 import structlog
@@ -93,3 +94,21 @@ async def test_a_media_upgrade_signature_that_is_not_ascii_is_refused():
         answer = await raw_exchange(settings, upgrade_request([b"\xe9\xff==="]))
         assert await still_serving(settings)
     assert answer.startswith(b"HTTP/1.1 403")
+
+
+PREFIXES = [b"", b"GET /twilio/media HTTP/1.1\r\n", b"POST /twilio/voice HTTP/1.1\r\nContent-Length: 9\r\n",
+            b"GET /admin/ws HTTP/1.1\r\nUpgrade: websocket\r\n", b"GET /metrics HTTP/1.1\r\n",
+            b"\x16\x03\x01\x02\x00\x01", b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 50]  # fmt: skip
+
+
+async def test_arbitrary_bytes_at_the_listener_cost_one_connection_each():
+    """300 connections of arbitrary bytes (after request lines of every kind, or none):
+    each is answered or closed, and the gateway still serves a call's webhook afterwards."""
+    rng = random.Random(11)
+    payloads = [PREFIXES[i % len(PREFIXES)] + rng.randbytes(rng.randint(0, 2048)) for i in range(300)]
+    async with running_gateway() as settings:
+        for batch in range(0, len(payloads), 30):  # 30 strangers at a time
+            async with trio.open_nursery() as nursery:
+                for payload in payloads[batch : batch + 30]:
+                    nursery.start_soon(raw_exchange, settings, payload, 0.3)
+        assert await still_serving(settings)
