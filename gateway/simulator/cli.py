@@ -65,6 +65,9 @@ def add_commands(commands: Any, default_url: str) -> None:
     load.add_argument("--calls", type=int, default=10, help=f"concurrent calls (at most {MAX_CALLS})")
     load.add_argument("--seconds", type=float, default=20.0, help="length of each call")
     load.add_argument("--ramp", type=float, default=5.0, help="start the calls evenly over this long")
+    load.add_argument("--hangups", type=float, default=0.0, help="share of callers who hang up early")
+    load.add_argument("--interrupts", type=float, default=0.0, help="share of callers who talk over answers")
+    load.add_argument("--seed", type=int, default=1, help="which callers do what")
     load.add_argument("--out", type=Path, help="write per-frame send and receive times (.npz)")
     load.set_defaults(handler=_simulate_load)
 
@@ -82,14 +85,20 @@ def _simulate_load(args: argparse.Namespace) -> int:
     if not 1 <= args.calls <= MAX_CALLS:
         print(f"gateway simulate-load: --calls must be 1 to {MAX_CALLS}", file=sys.stderr)
         return 2
-    plan = LoadPlan(args.url, args.auth_token, args.account_sid, args.calls, args.seconds, args.ramp)
+    plan = LoadPlan(
+        args.url, args.auth_token, args.account_sid, args.calls, args.seconds, args.ramp,
+        hangups=args.hangups, interrupts=args.interrupts, seed=args.seed,
+    )  # fmt: skip
     generator = LoadGenerator(plan)
     trio.run(generator.run)
     if args.out:
         generator.dump(args.out)
     summary = generator.summary()
     print(json.dumps(summary, indent=2))
-    return 0 if summary["completed"] == args.calls and not summary["violations"] else 1
+    clean = (
+        summary["completed"] == args.calls and not summary["violations"] and not summary["ended_by_gateway"]
+    )
+    return 0 if clean else 1
 
 
 def _bench_ai(args: argparse.Namespace) -> int:

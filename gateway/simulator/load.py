@@ -11,13 +11,18 @@ benchmark can tell when it, and not the gateway, is the limit.
 
 A call's script: three identity frames (`load_audio`), silence until the greeting has
 played, then turns of `speech_seconds` of speech followed by silence until the answer
-has played, until `seconds` have passed. Send times of every frame and receive times of
-every frame heard are kept on CLOCK_MONOTONIC for the latency figures.
+has played, until `seconds` have passed. Callers behave like people (`Caller`): a share
+of them (`interrupts`) speak over the answer, and a share (`hangups`) hang up early:
+right after the greeting, mid-word, while the assistant is talking, or by dropping the
+connection without a `stop` (Twilio losing the call). A stream the gateway closes
+before the caller hung up counts as ended by the gateway. Send times of every frame and
+receive times of every frame heard are kept on CLOCK_MONOTONIC for the latency figures.
 """
 
 from __future__ import annotations
 
 import binascii
+import random
 import resource
 import secrets
 import time
@@ -43,6 +48,7 @@ from gateway.twilio.signature import compute_signature
 TICK = 0.020
 SLOTS = 10  # phases of the 20 ms period that calls are spread over
 QUIET_AFTER_PLAYBACK = 0.3
+BARGE_AFTER = 0.4  # how long into an answer an interrupting (or hanging-up) caller acts
 CLOSE_WAIT = 5.0  # how long the gateway may take to close a stream after `stop`
 
 
@@ -63,6 +69,34 @@ class LoadPlan:
     seconds: float  # each call's length
     ramp_seconds: float  # calls start evenly over this long
     speech_seconds: float = 1.5
+    hangups: float = 0.0  # share of callers who hang up early (of every kind in turn)
+    interrupts: float = 0.0  # share of callers who speak over the assistant
+    seed: int = 1
+
+
+class Caller(Enum):
+    """How a simulated caller behaves."""
+
+    PATIENT = "patient"  # waits for each answer to end, hangs up when the call is over
+    INTERRUPTS = "interrupts"  # speaks over every answer a moment after it starts
+    AFTER_GREETING = "after_greeting"  # hangs up as soon as the greeting has played
+    MID_WORD = "mid_word"  # hangs up halfway through their first sentence
+    WHILE_TALKING = "while_talking"  # hangs up while the assistant is answering
+    DROPS = "drops"  # the connection drops while the assistant talks: no stop, no close frame
+
+
+HANG_UPS = (Caller.AFTER_GREETING, Caller.MID_WORD, Caller.WHILE_TALKING, Caller.DROPS)
+
+
+def callers(plan: LoadPlan) -> list[Caller]:
+    """Each call's caller, the shares of the plan spread over the calls in a shuffled order."""
+    count = plan.calls
+    hang_ups = round(count * plan.hangups)
+    interrupts = min(count - hang_ups, round(count * plan.interrupts))
+    kinds = [HANG_UPS[i % len(HANG_UPS)] for i in range(hang_ups)] + [Caller.INTERRUPTS] * interrupts
+    kinds += [Caller.PATIENT] * (count - len(kinds))
+    random.Random(plan.seed).shuffle(kinds)
+    return kinds
 
 
 class _Phase(Enum):
@@ -76,6 +110,7 @@ class _Phase(Enum):
 class LoadCall:
     index: int
     call_sid: str
+    caller: Caller = Caller.PATIENT
     stream_sid: str = ""
     socket: LeanWebSocket | None = None
     started: float = 0.0
@@ -95,12 +130,18 @@ class LoadCall:
     close_code: int | None = None
     failure: str = ""
     completed: bool = False
+    hung_up: bool = False  # the caller ended it early (stop sent, or dropped)
+    stop_sent: bool = False
+    answer_heard_at: float = 0.0  # first frame of the answer being heard now
 
 
 class LoadGenerator:
     def __init__(self, plan: LoadPlan) -> None:
         self.plan = plan
-        self.calls = [LoadCall(index, "CA" + secrets.token_hex(16)) for index in range(plan.calls)]
+        self.calls = [
+            LoadCall(index, "CA" + secrets.token_hex(16), caller)
+            for index, caller in enumerate(callers(plan))
+        ]
         self._live: list[LoadCall] = []
         self.cpu_seconds = 0.0
         self.wall_seconds = 0.0
@@ -182,6 +223,8 @@ class LoadGenerator:
             call.violations.append(f"{outbound.code}: {outbound.reason}")
         elif isinstance(outbound, OutboundMedia):
             call.heard.append(now)
+            if call.phase is _Phase.LISTENING and not call.answer_heard_at:
+                call.answer_heard_at = now
             call.play_end = max(call.play_end, now) + len(outbound.payload) / 8000
             call.audio_heard = True
         elif isinstance(outbound, OutboundMark):
@@ -237,12 +280,29 @@ class LoadGenerator:
             call.completed = True
             call.phase = _Phase.DONE
             return True
+        if self._hangs_up_now(call, now, idle):
+            call.hung_up = True
+            call.phase = _Phase.DONE
+            return True
+        talking = call.answer_heard_at and now < call.play_end
+        barges = call.caller is Caller.INTERRUPTS and talking and now - call.answer_heard_at > BARGE_AFTER
         if call.phase is _Phase.GREETING and idle:
             call.phase, call.spoken = _Phase.SPEAKING, 0
         elif call.phase is _Phase.SPEAKING and call.spoken * TICK >= plan.speech_seconds:
-            call.phase, call.audio_heard = _Phase.LISTENING, False
-        elif call.phase is _Phase.LISTENING and idle:
+            call.phase, call.audio_heard, call.answer_heard_at = _Phase.LISTENING, False, 0.0
+        elif call.phase is _Phase.LISTENING and (idle or barges):
             call.phase, call.spoken = _Phase.SPEAKING, 0
+        return False
+
+    def _hangs_up_now(self, call: LoadCall, now: float, idle: bool) -> bool:
+        caller = call.caller
+        if caller is Caller.AFTER_GREETING:
+            return call.phase is _Phase.GREETING and idle
+        if caller is Caller.MID_WORD:
+            return call.phase is _Phase.SPEAKING and call.spoken * TICK >= self.plan.speech_seconds / 2
+        if caller in (Caller.WHILE_TALKING, Caller.DROPS):
+            talking = call.answer_heard_at and now < call.play_end
+            return bool(talking) and now - call.answer_heard_at > BARGE_AFTER
         return False
 
     async def _send_frame(self, call: LoadCall, now: float) -> None:
@@ -260,7 +320,12 @@ class LoadGenerator:
         await self._send(call, "media", body + '","payload":"' + payload + '"}')
 
     async def _hang_up(self, call: LoadCall) -> None:
+        if call.caller is Caller.DROPS and call.hung_up:
+            assert call.socket is not None
+            await call.socket.abort()  # the connection is simply gone
+            return
         body = '{"accountSid":"' + self.plan.account_sid + '","callSid":"' + call.call_sid + '"}'
+        call.stop_sent = True
         await self._send(call, "stop", body)
 
     async def _send(self, call: LoadCall, event: str, body: str) -> None:
@@ -286,7 +351,10 @@ class LoadGenerator:
         lateness = np.frombuffer(self.tick_lateness, dtype=np.float64) * 1000
         return {
             "calls": len(calls),
-            "completed": sum(call.completed and call.close_code == 1000 for call in calls),
+            "completed": sum(_ended_well(call) for call in calls),
+            "hung_up_early": sum(call.hung_up for call in calls),
+            "ended_by_gateway": sum(_ended_by_gateway(call) for call in calls),
+            "callers": {kind.value: sum(call.caller is kind for call in calls) for kind in Caller},
             "failed": {call.call_sid: call.failure for call in calls if call.failure},
             "violations": sum(len(call.violations) for call in calls),
             "violation_examples": [v for call in calls for v in call.violations][:5],
@@ -301,6 +369,18 @@ class LoadGenerator:
             "cpu_share": round(self.cpu_seconds / self.wall_seconds, 3) if self.wall_seconds else None,
             "tick_lateness_ms_p99": round(float(np.percentile(lateness, 99)), 3) if len(lateness) else None,
         }
+
+
+def _ended_well(call: LoadCall) -> bool:
+    """Ran its script (to the end, or to its caller's early hang-up) and closed cleanly."""
+    if call.caller is Caller.DROPS and call.hung_up:
+        return not call.failure
+    return (call.completed or call.hung_up) and call.close_code == 1000 and not call.failure
+
+
+def _ended_by_gateway(call: LoadCall) -> bool:
+    """The stream closed, or never came up, before the caller ended the call."""
+    return not call.stop_sent and not (call.caller is Caller.DROPS and call.hung_up)
 
 
 def _cpu() -> float:

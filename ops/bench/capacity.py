@@ -23,7 +23,11 @@ Per step:
 - drops and underruns (the gateway's call summaries), protocol violations (the
   generator's checks), calls that did not complete, and the load side's own CPU share.
 
-A step is glitch-free with every call complete, 0 drops, 0 underruns, 0 violations and
+Callers behave like people (`--hangups`, `--interrupts`, 20% each by default): some talk
+over the answers, some hang up right after the greeting, mid-word, while the assistant
+talks, or drop the connection. A step fails outright if the gateway process died or
+ended any call itself (`survived`); it is glitch-free when, besides, every call ran its
+script to its end or its caller's hang-up, with 0 drops, 0 underruns, 0 violations and
 added latency p99 <= 20 ms both ways. Stepping stops at the first step that is not, or
 when the load side (one core for the generator and the AI) runs out of CPU, which then
 limits the measurement rather than the gateway. Writes capacity.json and capacity.md.
@@ -128,6 +132,9 @@ class Step:
     ramp: float
     folder: Path
     profile: bool = False
+    hangups: float = 0.0
+    interrupts: float = 0.0
+    gateway_env: dict[str, str] = field(default_factory=dict)
     samples: list[tuple[float, float, float, int]] = field(default_factory=list)  # time, user, kernel, RSS
 
 
@@ -163,6 +170,7 @@ def run_step(step: Step) -> dict[str, Any]:
             "GATEWAY_AI_AUDIO_FORMAT": step.audio_format,
             "GATEWAY_MAX_CALLS": str(step.calls + 50),
             "GATEWAY_DRAIN_SECONDS": "0",
+            **step.gateway_env,
         },
         step.folder / "gateway.log",
     )
@@ -173,7 +181,8 @@ def run_step(step: Step) -> dict[str, Any]:
     ai_cpu_start = ai.cpu_seconds()
     load = Process(
         [*GATEWAY, "simulate-load", "--url", url, "--calls", str(step.calls), "--seconds", str(step.seconds),
-         "--ramp", str(step.ramp), "--out", str(step.folder / "load.npz")],
+         "--ramp", str(step.ramp), "--hangups", str(step.hangups), "--interrupts", str(step.interrupts),
+         "--out", str(step.folder / "load.npz")],
         LOAD_CORE,
         base_env(),
         step.folder / "load.log",
@@ -190,6 +199,7 @@ def run_step(step: Step) -> dict[str, Any]:
         spy.wait(timeout=30)
     ai_cpu = ai.cpu_seconds() - ai_cpu_start
     wall = time.monotonic() - started
+    gateway_alive = gateway.popen.poll() is None
     gateway.stop()
     ai.stop()
     load_summary = json.loads("".join(load.lines[load.lines.index("{\n") :]))
@@ -202,6 +212,9 @@ def run_step(step: Step) -> dict[str, Any]:
         "violations": load_summary["violations"],
         "completed": load_summary["completed"],
         "failed": len(load_summary["failed"]),
+        "hung_up_early": load_summary["hung_up_early"],
+        "ended_by_gateway": load_summary["ended_by_gateway"],
+        "gateway_alive": gateway_alive,
         "load_cpu_share": round(load_summary["cpu_share"] + ai_cpu / wall, 3),
         "generator_tick_lateness_ms_p99": load_summary["tick_lateness_ms_p99"],
     }
@@ -337,10 +350,16 @@ def summary_figures(lines: list[str]) -> dict[str, Any]:
     }
 
 
+def survived(result: dict[str, Any]) -> bool:
+    """The step's floor, whatever the load: the process lived and ended no call itself."""
+    return bool(result["gateway_alive"]) and result["ended_by_gateway"] == 0
+
+
 def glitch_free(result: dict[str, Any]) -> bool:
     p99s = [result["uplink_ms"]["p99"], result["downlink_first_frame_ms"]["p99"]]
     return (
-        result["completed"] == result["calls"]
+        survived(result)
+        and result["completed"] == result["calls"]
         and result["drops"] == 0
         and result["underruns"] == 0
         and result["violations"] == 0
@@ -357,18 +376,30 @@ def main() -> int:
     parser.add_argument("--formats", default="pcmu,pcm24k")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--ramp", type=float, default=5.0)
+    parser.add_argument("--hangups", type=float, default=0.2, help="share of callers who hang up early")
+    parser.add_argument("--interrupts", type=float, default=0.2, help="share who talk over the answers")
+    parser.add_argument("--repeat", type=int, default=1, help="run each step this many times")
+    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra settings for the gateway (repeatable)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench")
     parser.add_argument("--profile", action="store_true", help="sample the gateway with py-spy")
     args = parser.parse_args()
     results = []
     for audio_format in args.formats.split(","):
         for calls in (int(n) for n in args.steps.split(",")):
-            folder = args.out / f"{audio_format}-{calls}"
-            step = Step(audio_format, calls, args.seconds, args.ramp, folder, args.profile)
-            result = run_step(step)
-            results.append(result)
-            print(json.dumps(result), flush=True)
-            if not result["glitch_free"] or result["load_cpu_share"] > LOAD_SIDE_SATURATED:
+            extra = dict(setting.split("=", 1) for setting in args.gateway_env)
+            repeats = []
+            for run in range(args.repeat):
+                folder = args.out / f"{audio_format}-{calls}" / f"run{run}"
+                step = Step(audio_format, calls, args.seconds, args.ramp, folder, args.profile,
+                            hangups=args.hangups, interrupts=args.interrupts, gateway_env=extra)  # fmt: skip
+                result = run_step(step)
+                repeats.append(result)
+                results.append(result)
+                print(json.dumps(result), flush=True)
+            if not all(r["glitch_free"] for r in repeats) or any(
+                r["load_cpu_share"] > LOAD_SIDE_SATURATED for r in repeats
+            ):
                 break
     report = {"machine": machine(), "seconds": args.seconds, "ramp": args.ramp, "steps": results}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -400,16 +431,17 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "| format | calls | gateway CPU | CPU ms / call-s | RSS KB / call | uplink p50 / p99 ms "
         "| downlink first frame p50 / p99 ms | pacing lateness p99 ms | drops | underruns | violations "
-        "| complete | load side CPU | glitch-free |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| complete | hung up early | ended by gateway | alive | load side CPU | glitch-free |",
+        "| --- " + "| ---: " * 15 + "| --- |",
     ]
     for r in report["steps"]:
         up, down, late = r["uplink_ms"], r["downlink_first_frame_ms"], r["pacing_lateness_ms"]
         cells = [
             r["audio_format"], r["calls"], f"{r['gateway_cpu_share']:.0%}", r["cpu_ms_per_call_second"],
             r["rss_kb_per_call"], f"{up['p50']} / {up['p99']}", f"{down['p50']} / {down['p99']}", late["p99"],
-            r["drops"], r["underruns"], r["violations"], f"{r['completed']}/{r['calls']}",
-            f"{r['load_cpu_share']:.0%}", "yes" if r["glitch_free"] else "no",
+            r["drops"], r["underruns"], r["violations"], f"{r['completed']}/{r['calls']}", r["hung_up_early"],
+            r["ended_by_gateway"], "yes" if r["gateway_alive"] else "NO", f"{r['load_cpu_share']:.0%}",
+            "yes" if r["glitch_free"] else "no",
         ]  # fmt: skip
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
