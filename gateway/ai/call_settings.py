@@ -37,6 +37,8 @@ def call_settings(settings: Settings, dialect: Dialect) -> CallSettings:
         reconnect_initial_s=settings.ai_reconnect_initial_ms / 1000,
         reconnect_max_s=settings.ai_reconnect_max_ms / 1000,
         recycle_after_s=settings.ai_session_recycle_minutes * 60,
+        ping_interval_s=settings.ai_ping_interval_s,
+        silence_timeout_s=settings.ai_silence_timeout_s,
         apology=convert(apology_ulaw(), AudioFormat.PCMU, audio_format),
     )
     return CallSettings(
@@ -46,4 +48,5 @@ def call_settings(settings: Settings, dialect: Dialect) -> CallSettings:
         local_barge_in=settings.local_barge_in,
         local_vad_threshold_db=settings.local_barge_in_threshold_dbfs,
         dtmf_inter_digit_ms=settings.dtmf_inter_digit_ms,
+        twilio_silence_s=settings.twilio_silence_s,
     )

@@ -46,6 +46,7 @@ class RealtimeConnector:
         self._prewarm_max = prewarm_max
         self._headers = [(name.decode(), value.decode()) for name, value in endpoint.headers()]
         self._warm: dict[str, LeanWebSocket] = {}
+        self._waiting: dict[str, trio.CancelScope] = {}  # each warm socket's wait for its call
         self._warming: set[str] = set()  # calls whose socket is being opened
         self._unwanted: set[str] = set()  # ...and whose call connected without waiting for it
         self.prewarm_claimed = 0
@@ -57,6 +58,9 @@ class RealtimeConnector:
     async def connect(self, key: str | None = None) -> AsyncIterator[MessageSocket]:
         """A socket: the one pre-warmed for `key` if there is one, else a fresh one."""
         socket = self._warm.pop(key, None) if key is not None else None
+        waiting = self._waiting.pop(key, None) if key is not None else None
+        if waiting is not None:
+            waiting.cancel()  # claimed: its keeper has nothing left to do
         if key in self._warming:
             self._unwanted.add(key)  # too late for this call: closed once it opens
         if socket is not None:
@@ -95,8 +99,12 @@ class RealtimeConnector:
             self._unwanted.discard(key)
             await socket.close()
             return
-        self._warm[key] = socket
-        await trio.sleep(self._prewarm_seconds)
+        with trio.move_on_after(self._prewarm_seconds) as waiting:
+            self._warm[key] = socket
+            self._waiting[key] = waiting
+            await trio.sleep_forever()
+        if self._waiting.get(key) is waiting:
+            del self._waiting[key]
         if self._warm.pop(key, None) is socket:  # the stream never came
             self.prewarm_expired += 1
             await socket.close()

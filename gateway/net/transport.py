@@ -62,23 +62,24 @@ class RawSocketTransport:
     async def receive(self) -> bytes:
         # At 50 frames a second the next frame is rarely there yet: wait first, unless the
         # last read filled the buffer. Saves a failed recv and its exception per frame.
-        if self._more_waiting:
-            # More is already there: read without waiting, but still let the other calls
-            # run (a peer that keeps our buffer full, say with a ping flood, must not
-            # hold the event loop).
-            await trio.lowlevel.checkpoint()
-        else:
-            await trio.lowlevel.wait_readable(self.sock)
-        while True:
-            try:
-                data = self.sock.recv(RECEIVE_BYTES)
-            except BlockingIOError:
+        try:
+            if self._more_waiting:
+                # More is already there: read without waiting, but still let the other calls
+                # run (a peer that keeps our buffer full, say with a ping flood, must not
+                # hold the event loop).
+                await trio.lowlevel.checkpoint()
+            else:
                 await trio.lowlevel.wait_readable(self.sock)
-                continue
-            except OSError:
-                return b""
-            self._more_waiting = len(data) == RECEIVE_BYTES
-            return data
+            while True:
+                try:
+                    data = self.sock.recv(RECEIVE_BYTES)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(self.sock)
+                    continue
+                self._more_waiting = len(data) == RECEIVE_BYTES
+                return data
+        except (OSError, trio.ClosedResourceError):  # broken, or closed by another task
+            return b""
 
     async def send(self, data: bytes) -> None:
         view = memoryview(data)

@@ -53,6 +53,7 @@ FIELDS = (
     Field("stream_token_key", "GATEWAY_STREAM_TOKEN_KEY", "twilio", "stream_token_key", "", secret_key(32)),
     Field("stream_token_ttl_s", None, "twilio", "stream_token_ttl_seconds", 30.0, number(1, 600)),
     Field("stream_start_timeout_s", None, "twilio", "stream_start_timeout_seconds", 10.0, number(0.5, 60)),
+    Field("twilio_silence_s", None, "twilio", "silence_seconds", 15.0, number(0.5, 3600)),
     Field("ai_provider", "GATEWAY_AI_PROVIDER", "ai", "provider", "local", choice(*PROVIDERS)),
     Field("ai_model", "GATEWAY_AI_MODEL", "ai", "model", "gpt-realtime", nonempty),
     Field(
@@ -67,6 +68,8 @@ FIELDS = (
     Field("ai_instructions", "GATEWAY_AI_INSTRUCTIONS", "ai", "instructions", DEFAULT_INSTRUCTIONS, text),
     Field("ai_greet_first", "GATEWAY_AI_GREET_FIRST", "ai", "greet_first", True, boolean),
     Field("ai_connect_timeout_s", None, "ai", "connect_timeout_seconds", 10.0, number(0.5, 120)),
+    Field("ai_ping_interval_s", None, "ai", "ping_interval_seconds", 10.0, number(0.1, 600)),
+    Field("ai_silence_timeout_s", None, "ai", "silence_timeout_seconds", 30.0, number(0.2, 3600)),
     Field(
         "ai_transcription_model", "GATEWAY_AI_TRANSCRIPTION_MODEL", "ai", "transcription_model", "auto", text
     ),

@@ -33,6 +33,7 @@ class Settings:
     stream_token_key: Secret
     stream_token_ttl_s: float
     stream_start_timeout_s: float
+    twilio_silence_s: float
     ai_provider: str
     ai_model: str
     ai_audio_format: AudioFormat
@@ -40,6 +41,8 @@ class Settings:
     ai_instructions: str
     ai_greet_first: bool
     ai_connect_timeout_s: float
+    ai_ping_interval_s: float
+    ai_silence_timeout_s: float
     ai_transcription_model: str
     ai_reconnect_attempts: int
     ai_reconnect_initial_ms: int
