@@ -52,6 +52,11 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	$(BIN)/python ops/fuzz/run.py --inputs $(or $(FUZZ_INPUTS),1000000)
 
+# Calls with churn for a long time (30 minutes by default; SOAK_MINUTES to change), RSS,
+# descriptors and tasks sampled every 30 s; prints their growth after warm-up.
+soak: $(STAMP)
+	$(BIN)/python ops/bench/soak.py --minutes $(or $(SOAK_MINUTES),30)
+
 bench-codec: $(STAMP)
 	$(BIN)/python ops/bench/codec_cost.py
 

@@ -16,6 +16,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import trio
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -150,6 +151,7 @@ class LiveCallCollector(Collector):
         yield _gauge("gateway_admin_clients", "Admin control WebSocket clients", self._admin_clients())
         yield _gauge("gateway_ready", "1 while the gateway accepts new calls", int(self._ready()))
         yield _gauge("gateway_draining", "1 once a drain started", int(self._draining()))
+        yield _gauge("gateway_tasks", "trio tasks alive in the process (a leak shows as growth)", _tasks())
         if self._load is not None:
             lag = self._load.lag_ms / 1000
             yield _gauge("gateway_loop_lag_seconds", "Event-loop lag, smoothed over about a second", lag)
@@ -198,6 +200,19 @@ class LiveCallCollector(Collector):
             "Times a call's playout ran dry in the middle of a response",
             value=underruns,
         )
+
+
+def _tasks() -> int:
+    try:
+        root = trio.lowlevel.current_root_task()
+    except RuntimeError:  # not inside trio (a scrape from a test's thread)
+        return 0
+    stack, count = [root] if root is not None else [], 0
+    while stack:
+        task = stack.pop()
+        count += 1
+        stack += [child for nursery in task.child_nurseries for child in nursery.child_tasks]
+    return count
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

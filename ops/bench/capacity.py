@@ -147,8 +147,7 @@ def run_step(step: Step) -> dict[str, Any]:
             "bench-ai",
             "--format",
             step.audio_format,
-            "--api-key",
-            key,
+            f"--api-key={key}",  # a key may start with "-"
             "--out",
             str(step.folder / "ai.npz"),
         ],

@@ -23,6 +23,9 @@ from gateway.twilio.signature import compute_signature
 async def running(env: dict[str, str] | None = None, **overrides: object) -> AsyncIterator[Gateway]:
     """Serve on an ephemeral loopback port until the block ends; `overrides` replace settings."""
     env = {"GATEWAY_PORT": "0", "GATEWAY_DRAIN_SECONDS": "0", **(env or {})}  # stop ends calls at once
+    # The simulated callers share this process and its event loop with the gateway, so its
+    # lag and CPU are theirs too: load-based admission is off unless a test turns it on.
+    overrides = {"max_loop_lag_ms": 0.0, "max_cpu_share": 0.0, **overrides}
     settings = dataclasses.replace(load_settings(None, env), **overrides)
     stop = trio.Event()
     async with trio.open_nursery() as nursery:

@@ -183,7 +183,7 @@ class TestReadinessAndAdmission:
         """Work that holds the event loop (here: blocking it outright, 300 ms at a time) is
         measured as lag: new calls are declined as overloaded, /readyz says why, and once
         the loop is calm again calls are taken."""
-        async with running() as gateway:
+        async with running(max_loop_lag_ms=25.0) as gateway:
             settings = gateway.settings
             for _ in range(6):
                 time.sleep(0.3)  # noqa: ASYNC251  (the point: a loop that cannot keep up)
