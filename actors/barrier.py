@@ -3,8 +3,8 @@
 Every connection handler and every call supervisor runs its work through `contain`:
 an error raised inside, alone or in an exception group mixed with `trio.Cancelled` (a
 nursery whose scope is being cancelled at the same moment, the race seen when callers
-hang up under load), is handed back for the caller to log and act on, never raised
-into the nursery that other calls live in. `Cancelled` itself goes on up, as trio intends: the scope
+hang up under load), is handed to the caller to log and act on, never raised into the
+nursery that other calls live in. `Cancelled` itself goes on up, as trio intends: the scope
 that was cancelled catches it. Only `KeyboardInterrupt` and `SystemExit` pass.
 """
 
@@ -29,8 +29,12 @@ def describe(error: BaseException) -> str:
     return f"{type(cause).__name__}: {cause}"
 
 
-async def contain(work: Callable[[], Awaitable[Any]]) -> Exception | None:
-    """Run `work`; return the error (group) it raised, or None when it returned."""
+async def contain(
+    work: Callable[[], Awaitable[Any]], on_failure: Callable[[Exception], None]
+) -> Exception | None:
+    """Run `work`; what it raised is handed to `on_failure` (to log it, end the call) and
+    returned, or None when it returned. When the error came mixed with the cancellation of
+    an outer scope, `on_failure` still runs, then the cancellation goes on up."""
     failure: Exception | None = None
     try:
         await work()
@@ -38,4 +42,5 @@ async def contain(work: Callable[[], Awaitable[Any]]) -> Exception | None:
         raise
     except* Exception as group:
         failure = group
+        on_failure(group)
     return failure

@@ -143,11 +143,12 @@ class CallSupervisor:
         async def run() -> None:
             ends.append(await actor())
 
-        crash = await contain(run)
-        if crash is not None:
+        def crashed(crash: Exception) -> None:
             log.exception("actor.crashed", error=describe(crash), exc_info=crash)
             reason = f"{name}: {leaf(crash)!r}"
             ends.append(CallEnd(EndReason.INTERNAL_ERROR, reason, CloseCode.INTERNAL_ERROR))
+
+        await contain(run, crashed)
         if ends and ends[-1] is not None:
             self.end(ends[-1])
 

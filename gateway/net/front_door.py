@@ -84,10 +84,11 @@ class FrontDoor:
         async def route() -> None:
             handed.append(await self._route(stream, peer))
 
+        def crashed(crash: Exception) -> None:
+            log.exception("connection.crashed", client=peer, error=describe(crash), exc_info=crash)
+
         try:
-            crash = await contain(route)
-            if crash is not None:
-                log.exception("connection.crashed", client=peer, error=describe(crash), exc_info=crash)
+            await contain(route, crashed)
         finally:
             if handed != [True]:  # hypercorn did not take it: it ends here
                 self.open -= 1

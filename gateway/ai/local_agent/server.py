@@ -17,6 +17,7 @@ import structlog
 import trio
 import trio_websocket
 
+from actors.barrier import contain
 from actors.message_socket import SocketClosed
 from gateway.ai.endpoints import RealtimeEndpoint
 from gateway.ai.local_agent.options import AgentOptions
@@ -60,10 +61,14 @@ async def serve_local_agent(
 async def _handle(
     request: trio_websocket.WebSocketRequest, *, api_key: str, model: str, options: AgentOptions
 ) -> None:
-    try:
-        await _serve_connection(request, api_key, model, options)
-    except Exception:
-        log.exception("local_agent.session_failed")
+    """A barrier: whatever one session raises (an exception group from its nursery
+    included) is logged and ends that session; trio-websocket would otherwise let it stop
+    the whole server, and every call with it."""
+
+    def failed(failure: Exception) -> None:
+        log.exception("local_agent.session_failed", exc_info=failure)
+
+    await contain(partial(_serve_connection, request, api_key, model, options), failed)
 
 
 async def _serve_connection(
