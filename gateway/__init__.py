@@ -1,1 +1,2 @@
-"""The gateway service: control plane, media endpoint, configuration, local agent, simulator."""
+"""The gateway service, one subpackage per subsystem (see the README's Layout): process,
+net, twilio, ai, calls, admin, observability, settings, simulator."""

@@ -1,7 +1,7 @@
-"""The admin side of the CLI: `gateway call`, `gateway calls`, `gateway watch`, `gateway drain`.
+"""A client of a running gateway's admin API, for the CLI's admin commands.
 
-They talk to a running gateway's admin API like any operator tool would: REST with a
-bearer token, and the control WebSocket for `watch`.
+It talks to the gateway as any operator tool would: REST with a bearer token, and the
+control WebSocket for `watch`.
 """
 
 from __future__ import annotations
