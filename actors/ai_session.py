@@ -184,7 +184,7 @@ class AISession:
             return Reconnect(f"closed during set-up: code {exc.code}")
         async with trio.open_nursery() as nursery:
             session.scope = nursery.cancel_scope
-            nursery.start_soon(send_control, session, session.open_outbox())
+            nursery.start_soon(send_control, session, session.control)
             audio = (session, self._caller_audio, self.stats, self.uplink_latency)
             nursery.start_soon(send_caller_audio, *audio)
             nursery.start_soon(self._watch_recycle, session)
@@ -419,10 +419,9 @@ class AISession:
         """Add a text item to the conversation and (if asked) have the model answer it."""
         self.conversation.add_text(role, text)
         session = self._session
-        if session is None:  # between sessions: the next one gets it in the replay
-            self._want_response = self._want_response or reply
+        if session is None or not session.send_later(realtime.text_item(role, text, self._settings.dialect)):
+            self._want_response = self._want_response or reply  # the next session gets the replay
             return
-        session.send_later(realtime.text_item(role, text, self._settings.dialect))
         if not reply:
             return
         if session.active_response is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,19 +139,23 @@ class Session:
     open_items: set[str] = field(default_factory=set)  # items whose audio is still arriving
     response_items: dict[str, set[str]] = field(default_factory=dict)  # audio items per response
     calls: dict[str, list[FunctionCall]] = field(default_factory=dict)
-    outbox: trio.MemorySendChannel[str] | None = None  # client events other than audio
+    # Client events other than audio, sent in order by the session's sender; unbounded, as
+    # it carries a handful of events per turn and a provider that stops reading is caught
+    # by the liveness watchdog. Open from the session's first moment, closed at its end.
+    outbox: trio.MemorySendChannel[str] = field(init=False)
+    control: trio.MemoryReceiveChannel[str] = field(init=False)
 
-    def open_outbox(self) -> trio.MemoryReceiveChannel[str]:
-        """The queue `send_later` fills; unbounded, as it carries a handful of events per turn
-        and a provider that stops reading is caught by the liveness watchdog."""
-        self.outbox, outbox = trio.open_memory_channel[str](math.inf)
-        return outbox
+    def __post_init__(self) -> None:
+        self.outbox, self.control = trio.open_memory_channel[str](math.inf)
 
-    def send_later(self, message: str) -> None:
-        """Queue a client event for the session's sender; never waits, never fails."""
-        if self.outbox is not None:
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                self.outbox.send_nowait(message)
+    def send_later(self, message: str) -> bool:
+        """Queue a client event for the session's sender; False once the session has ended
+        (what was said is in the conversation, which the next session is given)."""
+        try:
+            self.outbox.send_nowait(message)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
 
     def audio_arrived(self, delta: AudioDelta, ms: float) -> bool:
         """Book a delta of `ms`; False when it belongs to a response cut by a barge-in."""
@@ -205,5 +208,6 @@ class Session:
         """End this session (the first outcome wins) by cancelling its tasks."""
         if self.outcome is None:
             self.outcome = outcome
+        self.outbox.close()
         if self.scope is not None:
             self.scope.cancel()

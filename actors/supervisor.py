@@ -32,7 +32,7 @@ from actors.downlink_writer import DownlinkWriter
 from actors.errors import CloseCode
 from actors.events import CallEvents, NoEvents
 from actors.keypad import Keypad
-from actors.message_socket import MessageSocket, SocketConnector
+from actors.message_socket import Liveness, MessageSocket, SocketConnector
 from actors.messages import AssistantAudio, BargeIn, CallEnd, CallerFrame, EndReason, PlayoutReport
 from actors.realtime import AudioFormat
 from actors.summary import CallSummary
@@ -219,10 +219,16 @@ class CallSupervisor:
         """Twilio sends media every 20 ms, silence included: a stream quiet for the limit is
         gone (a half-open connection the kernel has not noticed yet)."""
         limit = self._settings.twilio_silence_s
-        quiet = await wait_for_silence(lambda: self.reader.last_message_at, limit)
+        socket = self._twilio
+        # The socket's own clock when it has one: the reader may be busy, the socket is not.
+        heard = (lambda: socket.last_received) if isinstance(socket, Liveness) else self._reader_heard
+        quiet = await wait_for_silence(heard, limit)
         return CallEnd(
             EndReason.TWILIO_SILENT, f"nothing from Twilio for {quiet:.1f} s", CloseCode.GOING_AWAY
         )
+
+    def _reader_heard(self) -> float:
+        return self.reader.last_message_at
 
     def _summary(self, end: CallEnd, started_wall: float, duration: float) -> CallSummary:
         ai, writer = self.ai.stats, self.writer

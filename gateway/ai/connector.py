@@ -95,8 +95,9 @@ class RealtimeConnector:
             return
         finally:
             self._warming.discard(key)
-        if key in self._unwanted:
+            unwanted = key in self._unwanted
             self._unwanted.discard(key)
+        if unwanted:
             await socket.close()
             return
         with trio.move_on_after(self._prewarm_seconds) as waiting:

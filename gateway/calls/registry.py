@@ -68,7 +68,7 @@ class InMemoryRegistry:
     the order they ended and forgotten from the front (past `retention_seconds`, or beyond
     `max_ended`); a call that waits too long for what comes next (an answered call whose
     stream never arrives, an outbound call whose status never comes) is ended as
-    `no_stream` or `no_status` instead of staying `connecting` or `ringing` forever."""
+    `no_stream` or `no_status` instead of staying `connecting`, `ringing` or `ending` forever."""
 
     def __init__(
         self,
@@ -85,10 +85,15 @@ class InMemoryRegistry:
         self._waiting: dict[CallState, OrderedDict[str, float]] = {
             CallState.CONNECTING: OrderedDict(),
             CallState.RINGING: OrderedDict(),
+            CallState.ENDING: OrderedDict(),
         }
         self._retention = retention_seconds
         self._max_ended = max_ended
-        self._limits = {CallState.CONNECTING: connecting_limit_s, CallState.RINGING: ringing_limit_s}
+        self._limits = {
+            CallState.CONNECTING: connecting_limit_s,
+            CallState.RINGING: ringing_limit_s,
+            CallState.ENDING: ringing_limit_s,  # a hang-up whose final status never came
+        }
         self._clock = clock
 
     async def put(self, record: CallRecord) -> None:
@@ -134,6 +139,8 @@ class InMemoryRegistry:
             self._waiting[record.state][sid] = self._clock()
         if record.state is CallState.ENDED and sid not in self._ended:
             self._ended[sid] = record.ended_at or self._clock()
+        elif record.state is not CallState.ENDED:
+            self._ended.pop(sid, None)  # back from ended (a webhook for it again): not to be forgotten
 
     def _sweep(self) -> None:
         now = self._clock()

@@ -234,7 +234,7 @@ EVENTS: dict[str, EventSpec] = {
     ),
     "call.dtmf": EventSpec(
         "info",
-        "The caller finished a keypad entry (the digits go to the AI and admin subscribers, not the log).",
+        "The caller finished a keypad entry (its digits go to the AI only; logs and the bus get the count).",
         {"digits": ("int", "how many keys")},
         context=IN_ACTOR,
     ),

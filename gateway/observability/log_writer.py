@@ -48,6 +48,7 @@ class LogWriter:
             if self._bytes + len(data) > self._max_bytes:
                 self.dropped += 1
                 self._unreported += 1
+                self._ready.notify()  # the writer reports the drops once the pipe takes data
                 return len(data)
             self._lines.append(data)
             self._bytes += len(data)
@@ -64,25 +65,29 @@ class LogWriter:
 
     def _drain(self) -> None:
         while True:
-            batch = self._take()
+            batch, count = self._take()
             try:
                 self._out.write(batch)
                 self._out.flush()
-            except (OSError, ValueError):  # the pipe is gone: nobody is left to tell
+            except (OSError, ValueError):  # the pipe is gone: nobody is left to tell, but count
+                with self._ready:
+                    self.dropped += count
                 time.sleep(0.1)
 
-    def _take(self) -> bytes:
+    def _take(self) -> tuple[bytes, int]:
+        """The lines waiting (and a report of the drops since the last batch), and their count."""
         with self._ready:
-            while not self._lines:
+            while not self._lines and not self._unreported:
                 self._idle.set()
                 self._ready.wait()
             lines = list(self._lines)
             self._lines.clear()
             self._bytes = 0
             unreported, self._unreported = self._unreported, 0
+        count = len(lines)
         if unreported:  # they were dropped after the buffered lines were taken in
             lines.append(self._dropped_line(unreported))
-        return b"".join(lines)
+        return b"".join(lines), count
 
 
 class TextLogWriter:

@@ -40,6 +40,7 @@ from gateway.twilio.stream_tokens import Redemption, StreamTokens
 log = structlog.get_logger("gateway.media")
 
 MAX_MESSAGE_BYTES = 1 << 20  # a Twilio media message is about 400 bytes
+LEDGER_SECONDS = 5.0  # the longest a call's end may wait for its record to be written
 
 
 NewCall = Callable[[Start, MessageSocket, TwilioMediaProtocol, CallRecord | None], CallSupervisor]
@@ -96,16 +97,16 @@ class MediaEndpoint:
         record = await self._ledger.record(sid)
         supervisor = self._new_call(start, socket, protocol, record)
         self._calls.add(supervisor)
-        if record is not None and record.answered_at is not None:
-            self._metrics.call_setup.observe(max(0.0, time.time() - record.answered_at))
-        await self._ledger.live(sid, start.stream_sid)
         end_reason = "cancelled"
-        try:
+        try:  # from here on the call leaves the live table whatever happens
+            if record is not None and record.answered_at is not None:
+                self._metrics.call_setup.observe(max(0.0, time.time() - record.answered_at))
+            await self._ledger.live(sid, start.stream_sid)
             end_reason = (await supervisor.run()).end.reason.value
         finally:
             self._metrics.call_ended(supervisor)  # before leaving LiveCalls: counted exactly once
             self._calls.remove(supervisor)
-            with trio.CancelScope(shield=True):
+            with trio.move_on_after(LEDGER_SECONDS, shield=True):
                 await self._ledger.ended(sid, end_reason)
 
     def _check_signature(self, upgrade: Upgrade) -> str | None:
