@@ -11,6 +11,7 @@ and `wait_writable`, public trio API). TLS (a `wss://` provider) goes through a 
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 from typing import Protocol
 
@@ -18,6 +19,7 @@ import trio
 
 CLOSE_TIMEOUT_SECONDS = 2.0
 RECEIVE_BYTES = 65536
+SEND_SECONDS = 10.0  # as long as TCP_USER_TIMEOUT gives a peer that stops acknowledging
 # A peer that stops acknowledging is dropped by the kernel after 10 s; an idle connection
 # is probed after 10 s, every 5 s, 3 times (a NAT that forgot the flow, a crashed host).
 TCP_USER_TIMEOUT_MS = 10_000
@@ -82,12 +84,31 @@ class RawSocketTransport:
             return b""
 
     async def send(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
+        """All of `data`, never half: once the kernel has taken part of it, the rest is sent
+        shielded from cancellation (a peer left with half a frame could not read on), for
+        at most SEND_SECONDS; the usual send is one syscall and no await at all."""
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        while not sent:  # nothing written yet: waiting may be cancelled safely
+            await trio.lowlevel.wait_writable(self.sock)
             try:
-                view = view[self.sock.send(view) :]
+                sent = self.sock.send(data)
             except BlockingIOError:
-                await trio.lowlevel.wait_writable(self.sock)
+                sent = 0
+        if sent < len(data):
+            await self._send_rest(memoryview(data)[sent:])
+
+    async def _send_rest(self, view: memoryview) -> None:
+        with trio.move_on_after(SEND_SECONDS, shield=True) as late:
+            while view:
+                try:
+                    view = view[self.sock.send(view) :]
+                except BlockingIOError:
+                    await trio.lowlevel.wait_writable(self.sock)
+        if late.cancelled_caught:
+            raise OSError(errno.ETIMEDOUT, f"the peer took no data for {SEND_SECONDS:g} s")
 
     async def aclose(self) -> None:
         if self.sock.fileno() >= 0:

@@ -30,9 +30,8 @@ from websockets.server import ServerProtocol
 from actors.errors import CloseCode, RemoteProtocolError
 from actors.message_socket import SocketClosed
 from gateway.net.framing import FrameSplitter, text_frame
-from gateway.net.transport import Transport
+from gateway.net.transport import CLOSE_TIMEOUT_SECONDS, Transport
 
-CLOSE_TIMEOUT_SECONDS = 2.0
 MAX_PENDING_BYTES = 256 * 1024  # queued behind a blocked write before senders wait
 DEFAULT_MAX_SIZE = 1 << 20
 
@@ -117,27 +116,28 @@ class LeanWebSocket:
         """Send what is queued (frames, pongs, the close handshake), in order."""
         for data in self._protocol.data_to_send():
             self._queue(data)
-        if self._flushing:  # the sender already writing takes ours too, in order
-            while self._flushing and self._outgoing_bytes > MAX_PENDING_BYTES:
-                await self._flushed.park()
-            if self._closed is not None:
-                raise self._closed
-            return
+        while self._flushing and self._outgoing_bytes > MAX_PENDING_BYTES:
+            await self._flushed.park()  # woken when the writer takes the queue, or stops
+        if self._closed is not None:
+            raise self._closed
+        if self._flushing or not self._outgoing:
+            return  # the sender already writing takes ours too, in order
         self._flushing = True
         try:
             while self._outgoing:
                 data = b"".join(self._outgoing)
                 self._outgoing.clear()
                 self._outgoing_bytes = 0
-                self._flushed.unpark_all()
-                if data:
-                    await self._transport.send(data)
+                if self._flushed:
+                    self._flushed.unpark_all()
+                await self._transport.send(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             self._closed = self._closed or SocketClosed(1006, f"connection lost: {exc!r}")
             raise self._closed from None
         finally:
             self._flushing = False
-            self._flushed.unpark_all()
+            if self._flushed:
+                self._flushed.unpark_all()  # a parked sender takes over what is left
 
     # ---- bytes in -----------------------------------------------------------------
 

@@ -40,25 +40,28 @@ async def open_connection(
     try:
         with trio.fail_after(connect_timeout):
             transport = await _open(parts.hostname, parts.port or (443 if secure else 80), secure)
-    except trio.TooSlowError:
-        raise ConnectFailed(f"{url} did not answer within {connect_timeout:g} s") from None
-    except (OSError, trio.BrokenResourceError) as exc:
-        raise ConnectFailed(f"{url} unreachable: {type(exc).__name__}: {exc}") from None
+    except (trio.TooSlowError, OSError, trio.BrokenResourceError) as exc:
+        raise _failed(url, exc, connect_timeout) from None
     try:
         with trio.fail_after(connect_timeout):
             return await _handshake(url, transport, headers, max_size)
-    except trio.TooSlowError:
+    except BaseException as exc:  # a cancelled call's connect too: nothing is left open
         await transport.aclose()
-        raise ConnectFailed(f"{url} did not answer within {connect_timeout:g} s") from None
-    except (OSError, trio.BrokenResourceError) as exc:
-        await transport.aclose()
-        raise ConnectFailed(f"{url} unreachable: {type(exc).__name__}: {exc}") from None
-    except WebSocketException as exc:
-        await transport.aclose()
-        raise ConnectFailed(f"{url} refused the handshake: {exc}") from None
-    except ConnectFailed:
-        await transport.aclose()
+        if isinstance(exc, ConnectFailed | trio.TooSlowError | OSError | trio.BrokenResourceError
+                      | WebSocketException):  # fmt: skip
+            raise _failed(url, exc, connect_timeout) from None
         raise
+
+
+def _failed(url: str, exc: BaseException, timeout: float) -> ConnectFailed:
+    """The one way opening a socket fails, whatever failed underneath."""
+    if isinstance(exc, ConnectFailed):
+        return exc
+    if isinstance(exc, trio.TooSlowError):
+        return ConnectFailed(f"{url} did not answer within {timeout:g} s")
+    if isinstance(exc, WebSocketException):
+        return ConnectFailed(f"{url} refused the handshake: {exc}")
+    return ConnectFailed(f"{url} unreachable: {type(exc).__name__}: {exc}")
 
 
 @asynccontextmanager

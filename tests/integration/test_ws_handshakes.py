@@ -90,6 +90,18 @@ class TestClientHandshake:
         with trio.fail_after(5):
             await closed.wait()
 
+    async def test_a_connect_cancelled_mid_handshake_closes_its_connection(self, nursery):
+        """The call hangs up while its AI socket is still connecting: nothing is left open."""
+
+        async def answer(stream):
+            await read_head(stream)
+
+        port, closed = await serve_once(nursery, answer)
+        with trio.move_on_after(0.3):
+            await open_connection(f"ws://127.0.0.1:{port}/", connect_timeout=30)
+        with trio.fail_after(5):
+            await closed.wait()
+
     async def test_a_refusal_keeps_its_http_status(self, nursery):
         async def answer(stream):
             await read_head(stream)

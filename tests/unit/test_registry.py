@@ -85,3 +85,30 @@ async def test_a_flood_of_calls_keeps_the_registry_bounded():
     assert len(registry) == 100
     assert await registry.get("CA999") is not None
     assert await registry.get("CA0") is None
+
+
+async def test_a_call_that_leaves_ended_is_not_forgotten_as_ended_later():
+    """A webhook for an ended call brings it back to connecting: the cap on ended records
+    must not delete it, and its own wait limit still ends it cleanly (the registry keeps
+    working for every other call)."""
+    clock = Clock()
+    registry = InMemoryRegistry(max_ended=2, connecting_limit_s=120, clock=clock)
+    await registry.put(record("CA-back", CallState.CONNECTING))
+    await registry.update("CA-back", state=CallState.ENDED)
+    await registry.update("CA-back", state=CallState.CONNECTING)  # Twilio asked for it again
+    for call in range(5):
+        await registry.put(record(f"CA{call}", CallState.CONNECTING))
+        await registry.update(f"CA{call}", state=CallState.ENDED)
+    assert (await registry.get("CA-back")).state is CallState.CONNECTING
+    clock.now += 121
+    await registry.put(record("CA-next", CallState.RINGING))
+    assert (await registry.get("CA-back")).end_reason == "no_stream"
+
+
+async def test_a_hang_up_that_never_hears_back_ends_after_the_limit():
+    clock = Clock()
+    registry = InMemoryRegistry(ringing_limit_s=600, clock=clock)
+    await registry.put(record("CA-end", CallState.ENDING, direction="outbound"))
+    clock.now += 601
+    await registry.put(record("CA-other", CallState.RINGING))
+    assert (await registry.get("CA-end")).state is CallState.ENDED

@@ -25,3 +25,34 @@ async def test_every_receive_is_a_checkpoint_even_when_the_buffer_stays_full():
             with trio.testing.assert_checkpoints():
                 assert await transport.receive()
     await transport.aclose()
+
+
+async def test_a_write_the_kernel_took_part_of_is_finished_even_if_cancelled():
+    """Cancelling a send half way would leave the peer half a frame; once any byte has left,
+    the rest follows (bounded), so the peer reads everything that was sent."""
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    transport = RawSocketTransport(ours)
+    data = bytes(range(256)) * 4096  # 1 MiB: far more than the buffers hold
+    received = bytearray()
+
+    def read() -> None:
+        theirs.settimeout(5)  # what was cut off never comes: fail, not hang
+        while len(received) < len(data):
+            received.extend(theirs.recv(1 << 16))
+
+    with theirs:
+        async with trio.open_nursery() as nursery:
+            sending = trio.CancelScope()
+
+            async def send() -> None:
+                with sending:
+                    await transport.send(data)
+
+            nursery.start_soon(send)
+            await trio.sleep(0.05)  # part of it is in the kernel, the rest waits for room
+            sending.cancel()  # the call ends
+            await trio.sleep(0.05)
+            await trio.to_thread.run_sync(read)  # only now does the peer read
+        assert bytes(received) == data
+    await transport.aclose()

@@ -238,3 +238,43 @@ async def test_senders_wait_once_the_queue_behind_a_stalled_write_is_full():
         assert returned * 16_000 <= MAX_PENDING_BYTES + 16_000
         assert returned < 59
         nursery.cancel_scope.cancel()
+
+
+class StallsOnce(ScriptedTransport):
+    """A transport whose first write hangs (until cancelled); later writes go through."""
+
+    def __init__(self) -> None:
+        super().__init__(b"", 1)
+        self.calls = 0
+
+    async def send(self, data: bytes) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await trio.sleep_forever()
+        self.sent += data
+
+
+async def test_when_the_writing_sender_is_cancelled_a_waiting_sender_takes_over_the_queue():
+    """The sender that was writing is cancelled (its call ending) while others wait behind a
+    full queue: one of them becomes the writer, and everything queued goes out, once each
+    (in the order the senders queued it, which trio's scheduling decides)."""
+    _, reference_server = open_pair()
+    transport = StallsOnce()
+    socket = LeanWebSocket(transport, reference_server)
+    async with trio.open_nursery() as nursery:
+        writer = trio.CancelScope()
+
+        async def first() -> None:
+            with writer:
+                await socket.send("first")
+
+        nursery.start_soon(first)
+        await trio.testing.wait_all_tasks_blocked()
+        for index in range(20):
+            nursery.start_soon(socket.send, f"{index:02d}" + "m" * 16_000)
+        await trio.testing.wait_all_tasks_blocked()
+        writer.cancel()
+    client, _ = open_pair()
+    client.receive_data(bytes(transport.sent))
+    texts = [frame.data.decode()[:2] for frame in client.events_received() if isinstance(frame, Frame)]
+    assert sorted(texts) == [f"{index:02d}" for index in range(20)]
