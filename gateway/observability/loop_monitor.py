@@ -1,22 +1,26 @@
 """How busy the process is: event-loop lag and CPU share, for admission and the metrics.
 
 A timer is due every 100 ms; how late it fires is the loop's lag (what every call's next
-frame waits on top of its own work), smoothed over about a second. CPU is the process's
-share of one core over the last second or so (a trio process uses one core). Past
-either limit the process is overloaded: admission declines new calls and `/readyz`
-answers 503 until both are back under half their limits (no flapping), while the calls
-already live go on, late rather than cut.
+frame waits on top of its own work), smoothed over about two seconds. CPU is the
+process's share of one core over the last five seconds (a trio process uses one core).
+Both are smoothed so that a burst of calls arriving together (each one's webhook,
+handshakes and AI session set-up) does not read as a full process: only sustained load
+does. Past either limit the process is overloaded: admission declines new calls and
+`/readyz` answers 503 until both are back under half their limits (no flapping), while
+the calls already live go on, late rather than cut.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import trio
 
 PERIOD_S = 0.1
-SMOOTHING = 0.1  # per 100 ms tick: about a second of memory
-CPU_WINDOW_S = 1.0
+SMOOTHING = 0.05  # per 100 ms tick: about two seconds of memory
+CPU_WINDOW_S = 5.0
+CPU_SAMPLE_S = 1.0
 
 
 class LoopMonitor:
@@ -29,17 +33,19 @@ class LoopMonitor:
         self.reason: str | None = None  # why the process is overloaded now, if it is
 
     async def run(self) -> None:
-        cpu_at, wall_at = time.process_time(), time.monotonic()
+        readings = deque([(time.monotonic(), time.process_time())])
         while True:
             due = trio.current_time() + PERIOD_S
             await trio.sleep_until(due)
             lag_ms = max(0.0, trio.current_time() - due) * 1000
             self.lag_ms += SMOOTHING * (lag_ms - self.lag_ms)
             wall = time.monotonic()
-            if wall - wall_at >= CPU_WINDOW_S:
-                cpu = time.process_time()
+            if wall - readings[-1][0] >= CPU_SAMPLE_S:
+                readings.append((wall, time.process_time()))
+                while wall - readings[1][0] >= CPU_WINDOW_S:
+                    readings.popleft()
+                (wall_at, cpu_at), (_, cpu) = readings[0], readings[-1]
                 self.cpu_share = (cpu - cpu_at) / (wall - wall_at)
-                cpu_at, wall_at = cpu, wall
             self.reason = self._judge()
 
     def overloaded(self) -> str | None:

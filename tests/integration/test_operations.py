@@ -191,7 +191,7 @@ class TestReadinessAndAdmission:
             ready = await get(settings, "/readyz")
             answer = await post_voice(settings, voice_form(new_call_sid()))
             samples = await scrape(settings)
-            await trio.sleep(3)
+            await trio.sleep(5)
             calm = await get(settings, "/readyz")
         assert ready.status_code == 503
         assert (ready.json()["reason"], ready.json()["detail"][:14]) == ("overloaded", "event-loop lag")
