@@ -180,8 +180,8 @@ FIELDS = (
     Field("max_calls", "GATEWAY_MAX_CALLS", "server", "max_calls", 100, integer(1, 100_000)),
     Field("drain_seconds", "GATEWAY_DRAIN_SECONDS", "server", "drain_seconds", 300.0, number(0, 86_400)),
     Field("max_connections", None, "server", "max_connections", 4096, integer(16, 1_000_000)),
-    Field("max_loop_lag_ms", None, "server", "max_loop_lag_ms", 50.0, number(0, 10_000)),
-    Field("max_cpu_share", None, "server", "max_cpu_share", 0.95, number(0, 1)),
+    Field("max_loop_lag_ms", "GATEWAY_MAX_LOOP_LAG_MS", "server", "max_loop_lag_ms", 50.0, number(0, 10_000)),
+    Field("max_cpu_share", "GATEWAY_MAX_CPU_SHARE", "server", "max_cpu_share", 0.95, number(0, 1)),
     Field(
         "max_pending_per_peer", None, "server", "max_pending_connections_per_peer", 256, integer(0, 1_000_000)
     ),

@@ -131,6 +131,7 @@ class LoadCall:
     failure: str = ""
     completed: bool = False
     hung_up: bool = False  # the caller ended it early (stop sent, or dropped)
+    declined: bool = False  # the voice webhook answered without a stream
     stop_sent: bool = False
     answer_heard_at: float = 0.0  # first frame of the answer being heard now
 
@@ -187,6 +188,9 @@ class LoadGenerator:
             raise SimulationError(f"voice webhook unreachable: {exc!r}") from None
         if response.status_code != 200:
             raise SimulationError(f"voice webhook answered HTTP {response.status_code}")
+        if "<Stream" not in response.text:
+            call.declined = True  # a polite decline (draining, full): not a call the gateway cut
+            raise SimulationError("the gateway declined the call")
         return parse_connect_stream(response.text)
 
     async def _start(self, call: LoadCall, parameters: dict[str, str]) -> None:
@@ -354,6 +358,7 @@ class LoadGenerator:
             "completed": sum(_ended_well(call) for call in calls),
             "hung_up_early": sum(call.hung_up for call in calls),
             "ended_by_gateway": sum(_ended_by_gateway(call) for call in calls),
+            "declined": sum(call.declined for call in calls),
             "callers": {kind.value: sum(call.caller is kind for call in calls) for kind in Caller},
             "failed": {call.call_sid: call.failure for call in calls if call.failure},
             "violations": sum(len(call.violations) for call in calls),
@@ -379,8 +384,9 @@ def _ended_well(call: LoadCall) -> bool:
 
 
 def _ended_by_gateway(call: LoadCall) -> bool:
-    """The stream closed, or never came up, before the caller ended the call."""
-    return not call.stop_sent and not (call.caller is Caller.DROPS and call.hung_up)
+    """The stream closed, or never came up, before the caller ended the call (a polite
+    decline at the webhook aside: that is admission, not a cut call)."""
+    return not (call.stop_sent or call.declined or (call.caller is Caller.DROPS and call.hung_up))
 
 
 def _cpu() -> float:

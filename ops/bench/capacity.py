@@ -213,6 +213,7 @@ def run_step(step: Step) -> dict[str, Any]:
         "failed": len(load_summary["failed"]),
         "hung_up_early": load_summary["hung_up_early"],
         "ended_by_gateway": load_summary["ended_by_gateway"],
+        "declined": load_summary["declined"],
         "gateway_alive": gateway_alive,
         "load_cpu_share": round(load_summary["cpu_share"] + ai_cpu / wall, 3),
         "generator_tick_lateness_ms_p99": load_summary["tick_lateness_ms_p99"],

@@ -38,13 +38,16 @@ def main() -> int:
     parser.add_argument("--call-seconds", type=float, default=20.0)
     parser.add_argument("--sample-seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=REPO / "out" / "soak")
+    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra settings for the gateway (repeatable)")  # fmt: skip
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     gateway = Process(
         [*GATEWAY, "run", "--config", "config/default.toml"],
         GATEWAY_CORE,
         {**base_env(), "GATEWAY_PORT": "0", "GATEWAY_LOG_FORMAT": "json", "GATEWAY_DRAIN_SECONDS": "0",
-         "GATEWAY_METRICS_TOKEN": METRICS_TOKEN, "GATEWAY_MAX_CALLS": str(args.calls * 3)},
+         "GATEWAY_METRICS_TOKEN": METRICS_TOKEN, "GATEWAY_MAX_CALLS": str(args.calls * 3),
+         **dict(setting.split("=", 1) for setting in args.gateway_env)},
         args.out / "gateway.log",
     )  # fmt: skip
     url = json.loads(gateway.wait_for('"gateway.started"', 30))["voice_webhook"].removesuffix("/twilio/voice")
@@ -131,6 +134,7 @@ def summarise(args, before, after, samples, waves, lines, alive) -> dict[str, An
         "calls_placed": sum(w.get("calls", 0) for w in waves),
         "calls_completed": sum(w.get("completed", 0) for w in waves),
         "ended_by_gateway": sum(w.get("ended_by_gateway", 0) for w in waves),
+        "declined": sum(w.get("declined", 0) for w in waves),
         "summaries": len(summaries),
         "end_reasons": reasons,
         "gateway_alive": alive,
@@ -144,7 +148,8 @@ def summarise(args, before, after, samples, waves, lines, alive) -> dict[str, An
 def render(report: dict[str, Any]) -> str:
     lines = [
         f"soak: {report['minutes']:g} min, {report['calls_placed']} calls placed, "
-        f"{report['calls_completed']} ran their script, {report['ended_by_gateway']} ended by the gateway, "
+        f"{report['calls_completed']} ran their script, {report['declined']} declined at the webhook, "
+        f"{report['ended_by_gateway']} ended by the gateway, "
         f"{report['summaries']} summaries, gateway {'alive' if report['gateway_alive'] else 'DEAD'}",
         f"end reasons: {report['end_reasons']}",
         "growth after warm-up (median of the first third of samples -> median of the last third):",

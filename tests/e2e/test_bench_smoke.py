@@ -23,7 +23,8 @@ CALLS = 8
 def test_the_capacity_benchmark_runs_calls_end_to_end_in_both_formats(tmp_path):
     run = subprocess.run(
         [sys.executable, "ops/bench/capacity.py", "--steps", str(CALLS), "--formats", "pcmu,pcm24k",
-         "--seconds", "6", "--ramp", "1", "--hangups", "0.5", "--interrupts", "0.25", "--out", str(tmp_path)],
+         "--seconds", "6", "--ramp", "1", "--hangups", "0.5", "--interrupts", "0.25", "--out", str(tmp_path),
+         "--gateway-env", "GATEWAY_MAX_LOOP_LAG_MS=0", "--gateway-env", "GATEWAY_MAX_CPU_SHARE=0"],
         cwd=REPO, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
