@@ -87,6 +87,8 @@ class RawSocketTransport:
         """All of `data`, never half: once the kernel has taken part of it, the rest is sent
         shielded from cancellation (a peer left with half a frame could not read on), for
         at most SEND_SECONDS; the usual send is one syscall and no await at all."""
+        if not data:
+            return  # the kernel takes nothing from an empty write: waiting for it would spin
         try:
             sent = self.sock.send(data)
         except BlockingIOError:

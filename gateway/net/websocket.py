@@ -115,7 +115,8 @@ class LeanWebSocket:
     async def flush(self) -> None:
         """Send what is queued (frames, pongs, the close handshake), in order."""
         for data in self._protocol.data_to_send():
-            self._queue(data)
+            if data:  # b"" is the protocol's end-of-stream marker: close() closes the socket
+                self._queue(data)
         while self._flushing and self._outgoing_bytes > MAX_PENDING_BYTES:
             await self._flushed.park()  # woken when the writer takes the queue, or stops
         if self._closed is not None:

@@ -56,3 +56,13 @@ async def test_a_write_the_kernel_took_part_of_is_finished_even_if_cancelled():
             await trio.to_thread.run_sync(read)  # only now does the peer read
         assert bytes(received) == data
     await transport.aclose()
+
+
+async def test_an_empty_write_returns_at_once():
+    """The kernel takes nothing from an empty send; a transport that waited until it took
+    something would spin on a writable socket for ever."""
+    ours, theirs = socket.socketpair()
+    transport = RawSocketTransport(ours)
+    with theirs, trio.fail_after(1):  # a guard against the spin, not a timing target
+        await transport.send(b"")
+    await transport.aclose()

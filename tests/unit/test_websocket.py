@@ -155,6 +155,26 @@ async def test_a_close_frame_ends_receiving_with_the_peers_code_and_is_answered(
     assert client.state is State.CLOSED or client.close_rcvd is not None
 
 
+async def test_the_close_handshake_hands_the_transport_no_empty_write():
+    """After the close handshake the protocol marks the end of the stream with b"": that is
+    for closing the socket, not bytes to send (a raw socket waiting to send nothing spins
+    the event loop until the close times out)."""
+    client, _ = open_pair()
+    client.send_close(1000, "")
+    socket, transport = lean("server", b"".join(client.data_to_send()), 1 << 20)
+    writes: list[bytes] = []
+    real_send = transport.send
+
+    async def send(data: bytes) -> None:
+        writes.append(data)
+        await real_send(data)
+
+    transport.send = send  # type: ignore[method-assign]
+    await socket.close()  # ours goes first; the client's close frame answers it
+    assert writes
+    assert all(writes)
+
+
 async def test_an_oversized_frame_is_refused_with_1009_before_its_payload_arrives():
     client, _ = open_pair()
     wire = frames_from(client, ["x" * 5000])
