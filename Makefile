@@ -19,12 +19,13 @@ run: $(STAMP)
 
 # Validators the tests run for real, from Debian's packages when missing: promtool (alert
 # rules and scrape config), rsyslogd (log shipping), npm (fetches @grafana/schema and
-# TypeScript for the dashboard check).
+# TypeScript for the dashboard check), openssl (the benchmark AI's wss:// certificate).
 tools:
 	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v rsyslogd >/dev/null || missing="$$missing rsyslog"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
@@ -42,9 +43,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Capacity: calls per core, CPU, memory and added latency, stepping the calls up in both
-# audio formats (about 5 minutes; writes out/bench/capacity.json and capacity.md).
-bench: $(STAMP)
+# Capacity side by side: the gateway and the yardstick relay (../shared/bench, run from
+# its own .venv-relay) under the same load, ws:// and wss:// AI legs, both audio formats,
+# three steps (about 10 minutes; writes out/bench/capacity.json and capacity.md).
+bench: $(STAMP) tools
 	$(BIN)/python ops/bench/capacity.py $(BENCH_ARGS)
 
 # Every listener and parser under atheris, coverage-guided: a million inputs (about 5-10

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import signal
+import ssl
 import sys
 from functools import partial
 from pathlib import Path
@@ -68,6 +69,9 @@ def add_commands(commands: Any, default_url: str) -> None:
     load.add_argument("--hangups", type=float, default=0.0, help="share of callers who hang up early")
     load.add_argument("--interrupts", type=float, default=0.0, help="share of callers who talk over answers")
     load.add_argument("--seed", type=int, default=1, help="which callers do what")
+    load.add_argument(
+        "--public-url", default="", help="the URL Twilio signs, when the server listens elsewhere (--url)"
+    )
     load.add_argument("--out", type=Path, help="write per-frame send and receive times (.npz)")
     load.set_defaults(handler=_simulate_load)
 
@@ -78,6 +82,9 @@ def add_commands(commands: Any, default_url: str) -> None:
     ai.add_argument("--reply-seconds", type=float, default=2.0)
     ai.add_argument("--speed", type=float, default=4.0, help="how much faster than real time replies stream")
     ai.add_argument("--out", type=Path, required=True, help="where to write the session records (.npz)")
+    ai.add_argument("--greet", action="store_true", help="speak first when a session is configured")
+    ai.add_argument("--tls-cert", type=Path, help="serve wss:// with this certificate (PEM)")
+    ai.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     ai.set_defaults(handler=_bench_ai)
 
 
@@ -87,7 +94,7 @@ def _simulate_load(args: argparse.Namespace) -> int:
         return 2
     plan = LoadPlan(
         args.url, args.auth_token, args.account_sid, args.calls, args.seconds, args.ramp,
-        hangups=args.hangups, interrupts=args.interrupts, seed=args.seed,
+        hangups=args.hangups, interrupts=args.interrupts, seed=args.seed, public_url=args.public_url,
     )  # fmt: skip
     generator = LoadGenerator(plan)
     trio.run(generator.run)
@@ -102,7 +109,13 @@ def _simulate_load(args: argparse.Namespace) -> int:
 
 
 def _bench_ai(args: argparse.Namespace) -> int:
-    ai = BenchAI(AudioFormat(args.format), args.api_key, args.reply_seconds, args.speed)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    ai = BenchAI(
+        AudioFormat(args.format), args.api_key, args.reply_seconds, args.speed, greet=args.greet, tls=tls
+    )
     trio.run(_serve_until_signal, ai, args.port)
     ai.dump(args.out)
     return 0

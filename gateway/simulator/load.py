@@ -15,8 +15,14 @@ has played, until `seconds` have passed. Callers behave like people (`Caller`): 
 of them (`interrupts`) speak over the answer, and a share (`hangups`) hang up early:
 right after the greeting, mid-word, while the assistant is talking, or by dropping the
 connection without a `stop` (Twilio losing the call). A stream the gateway closes
-before the caller hung up counts as ended by the gateway. Send times of every frame and
-receive times of every frame heard are kept on CLOCK_MONOTONIC for the latency figures.
+before the caller hung up counts as ended by the gateway. Send times of every frame,
+receive times and sizes of every media message heard, and each `clear`'s arrival with
+how much of the answer had played by then (what the caller really heard, the truth a
+truncation is judged against) are kept on CLOCK_MONOTONIC for the latency figures.
+
+The generator can call a server that sits behind a public URL it does not listen on
+(`public_url`, as a gateway behind a TLS proxy is): webhooks and stream upgrades are
+signed for the public URL, as Twilio signs them, and sent to `gateway_url`.
 """
 
 from __future__ import annotations
@@ -72,6 +78,22 @@ class LoadPlan:
     hangups: float = 0.0  # share of callers who hang up early (of every kind in turn)
     interrupts: float = 0.0  # share of callers who speak over the assistant
     seed: int = 1
+    public_url: str = ""  # what Twilio signs and the TwiML names, when not gateway_url
+
+    @property
+    def signed_url(self) -> str:
+        return (self.public_url or self.gateway_url).rstrip("/")
+
+    def reachable(self, stream_url: str) -> str:
+        """Where to open a stream the TwiML names: at gateway_url if it names the public URL."""
+        public = _websocket_url(self.signed_url)
+        if self.public_url and stream_url.startswith(public + "/"):
+            return _websocket_url(self.gateway_url.rstrip("/")) + stream_url[len(public) :]
+        return stream_url
+
+
+def _websocket_url(url: str) -> str:
+    return url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
 
 class Caller(Enum):
@@ -118,9 +140,14 @@ class LoadCall:
     spoken: int = 0
     sequence: int = 0
     frames: int = 0
+    ended: float = 0.0  # when the caller hung up, or the stream closed
     sent: array[float] = field(default_factory=lambda: array("d"))  # send time of frame k
-    heard: array[float] = field(default_factory=lambda: array("d"))  # arrival of downlink frame m
+    heard: array[float] = field(default_factory=lambda: array("d"))  # arrival of media message m
+    heard_bytes: array[int] = field(default_factory=lambda: array("l"))  # its audio bytes
+    cleared: array[float] = field(default_factory=lambda: array("d"))  # arrival of each clear
+    played_at_clear: array[float] = field(default_factory=lambda: array("d"))  # ms of the answer heard
     play_end: float = 0.0  # when everything queued at "Twilio" has played
+    answer_bytes: int = 0  # audio received of the answer playing now (or last played)
     audio_heard: bool = False
     marks: deque[tuple[float, str]] = field(default_factory=deque)  # (due, name), in order
     marks_received: int = 0
@@ -165,7 +192,7 @@ class LoadGenerator:
         try:
             stream_url, parameters = await self._webhook(http, call)
             signature = compute_signature(plan.auth_token, stream_url)
-            async with connect(stream_url, [("X-Twilio-Signature", signature)]) as socket:
+            async with connect(plan.reachable(stream_url), [("X-Twilio-Signature", signature)]) as socket:
                 call.socket = socket
                 await self._start(call, parameters)
                 await self._listen(call)
@@ -173,15 +200,19 @@ class LoadGenerator:
             call.failure = call.failure or str(exc)
         finally:
             call.phase = _Phase.DONE
+            call.ended = call.ended or time.monotonic()
 
     async def _webhook(self, http: httpx2.AsyncClient, call: LoadCall) -> tuple[str, dict[str, str]]:
         plan = self.plan
         url = plan.gateway_url.rstrip("/") + "/twilio/voice"
+        signed = plan.signed_url + "/twilio/voice"
         form = {
             "CallSid": call.call_sid, "AccountSid": plan.account_sid, "From": "+15005550006",
             "To": "+15005550001", "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01",
         }  # fmt: skip
-        signature = compute_signature(plan.auth_token, url, {name: [value] for name, value in form.items()})
+        signature = compute_signature(
+            plan.auth_token, signed, {name: [value] for name, value in form.items()}
+        )
         try:
             response = await http.post(url, data=form, headers={"X-Twilio-Signature": signature})
         except httpx2.HTTPError as exc:
@@ -226,16 +257,24 @@ class LoadGenerator:
         if isinstance(outbound, Violation):
             call.violations.append(f"{outbound.code}: {outbound.reason}")
         elif isinstance(outbound, OutboundMedia):
+            size = len(outbound.payload)
             call.heard.append(now)
+            call.heard_bytes.append(size)
             if call.phase is _Phase.LISTENING and not call.answer_heard_at:
                 call.answer_heard_at = now
-            call.play_end = max(call.play_end, now) + len(outbound.payload) / 8000
+            if call.play_end <= now:  # nothing was playing: a new answer begins
+                call.answer_bytes = 0
+            call.answer_bytes += size
+            call.play_end = max(call.play_end, now) + size / 8000
             call.audio_heard = True
         elif isinstance(outbound, OutboundMark):
             call.marks_received += 1
             call.marks.append((max(call.play_end, now), outbound.name))
         elif isinstance(outbound, OutboundClear):
             call.clears += 1
+            call.cleared.append(now)
+            unplayed_ms = max(0.0, call.play_end - now) * 1000
+            call.played_at_clear.append(call.answer_bytes / 8 - unplayed_ms)
             call.play_end = now
             call.marks = deque((now, name) for _, name in call.marks)
 
@@ -282,11 +321,11 @@ class LoadGenerator:
         idle = call.audio_heard and now >= call.play_end + QUIET_AFTER_PLAYBACK and not call.marks
         if now - call.started >= plan.seconds:
             call.completed = True
-            call.phase = _Phase.DONE
+            call.phase, call.ended = _Phase.DONE, now
             return True
         if self._hangs_up_now(call, now, idle):
             call.hung_up = True
-            call.phase = _Phase.DONE
+            call.phase, call.ended = _Phase.DONE, now
             return True
         talking = call.answer_heard_at and now < call.play_end
         barges = call.caller is Caller.INTERRUPTS and talking and now - call.answer_heard_at > BARGE_AFTER
@@ -347,6 +386,9 @@ class LoadGenerator:
         for call in self.calls:
             arrays[f"c{call.index}_sent"] = np.frombuffer(call.sent, dtype=np.float64)
             arrays[f"c{call.index}_heard"] = np.frombuffer(call.heard, dtype=np.float64)
+            arrays[f"c{call.index}_heard_bytes"] = np.array(call.heard_bytes, dtype=np.int64)
+            arrays[f"c{call.index}_cleared"] = np.frombuffer(call.cleared, dtype=np.float64)
+            arrays[f"c{call.index}_played_at_clear"] = np.frombuffer(call.played_at_clear, dtype=np.float64)
         arrays["tick_lateness"] = np.frombuffer(self.tick_lateness, dtype=np.float64)
         np.savez(path, **arrays)
 
@@ -364,10 +406,11 @@ class LoadGenerator:
             "violations": sum(len(call.violations) for call in calls),
             "violation_examples": [v for call in calls for v in call.violations][:5],
             "frames_sent": sum(call.frames for call in calls),
-            "frames_heard": sum(len(call.heard) for call in calls),
+            "media_heard": sum(len(call.heard) for call in calls),
             "marks_received": sum(call.marks_received for call in calls),
             "marks_echoed": sum(call.marks_echoed for call in calls),
             "clears": sum(call.clears for call in calls),
+            "call_seconds": round(sum(call.ended - call.started for call in calls if call.started), 3),
             "close_codes": sorted({call.close_code for call in calls if call.close_code is not None}),
             "cpu_seconds": round(self.cpu_seconds, 3),
             "wall_seconds": round(self.wall_seconds, 3),

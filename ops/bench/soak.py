@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from capacity import GATEWAY, GATEWAY_CORE, LOAD_CORE, REPO, Process, base_env
+from processes import GATEWAY, GATEWAY_CORE, LOAD_CORE, REPO, Process, base_env
 
 METRICS_TOKEN = "soak-metrics-token-7d1"
 
