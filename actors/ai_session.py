@@ -235,7 +235,8 @@ class AISession:
                 event = realtime.parse_server_event(await session.socket.receive())
                 await self._on_event(session, event)
         except SocketClosed as exc:
-            session.end(Reconnect(f"socket closed: code {exc.code}", healthy=self._healthy(session)))
+            why = f"socket closed: code {exc.code}" + (f" ({exc.reason})" if exc.reason else "")
+            session.end(Reconnect(why, healthy=self._healthy(session)))
         except RemoteProtocolError as exc:
             log.warning("ai.protocol_error", reason=exc.reason)
             session.close_code = exc.close_code

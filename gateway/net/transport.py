@@ -138,7 +138,13 @@ class StreamTransport:
             return b""
 
     async def send(self, data: bytes) -> None:
-        await self._stream.send_all(data)
+        """All of `data`, even if the sender is cancelled meanwhile (for at most SEND_SECONDS):
+        a TLS stream whose send is interrupted is broken for good, since nobody can tell how
+        much of the record left (trio marks it so even when the cancel came first)."""
+        with trio.move_on_after(SEND_SECONDS, shield=True) as late:
+            await self._stream.send_all(data)
+        if late.cancelled_caught:
+            raise OSError(errno.ETIMEDOUT, f"the peer took no data for {SEND_SECONDS:g} s")
 
     async def aclose(self) -> None:
         with trio.move_on_after(CLOSE_TIMEOUT_SECONDS, shield=True):
