@@ -1,23 +1,33 @@
 """PlayoutClock: what Twilio holds and what the caller has heard, sans-I/O.
 
 All audio the gateway sends lies on one timeline, in ms, in send order; each assistant
-item occupies a stretch of it. Twilio plays the timeline at real time, pausing when its
-buffer runs dry. The clock knows where the caller's ear is from two kinds of anchors:
+item occupies a stretch of it. Twilio plays the timeline at real time (8 bytes a ms),
+pausing only when its buffer runs dry. So the ear is known from where playback started:
+a frame sent while Twilio's buffer is (estimated) empty starts playing when it lands,
+and from there the ear moves at real time, up to what was sent.
 
-- a mark echo: Twilio has played everything sent before that mark, now;
-- a frame sent while Twilio's buffer is (estimated) empty: playback restarts there, now.
+Mark echoes check that clock. An echo says Twilio had played up to the mark some time
+ago: it left Twilio when playback reached the mark and crossed the network to us, so it
+arrives later than the clock has the ear at the mark by about two one-way delays (audio
+out, echo back). The clock learns that delay from the echoes (half the gap, smoothed),
+and puts the ear one delay behind the send-side estimate. An echo that comes much later
+than the learnt delay explains (more than STALL_MS) means playback fell behind: the
+clock moves back by that much. An echo earlier than the clock expects moves it forward.
+The last echoed mark is a floor for the ear, what was sent its ceiling.
 
-Between anchors the ear moves at real time, but never past the next mark that has not
-come back (the audio after it may still be unplayed). `clear()` returns, per item, how
-much was heard: the position `conversation.item.truncate` needs. Marks are named
-`<generation>.<sequence>`; after a clear every outstanding mark is forgotten, so the
-echoes Twilio sends for cleared audio are recognised as stale and ignored.
+`clear()` returns, per item, how much was heard: the position
+`conversation.item.truncate` needs. Marks are named `<generation>.<sequence>`; after a
+clear every outstanding mark is forgotten, so the echoes Twilio sends for cleared audio
+are recognised as stale and ignored.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+
+STALL_MS = 40.0  # an echo this much later than the learnt delay explains: playback fell behind
+DELAY_SMOOTHING = 0.25  # weight of each new echo in the one-way delay estimate
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +56,15 @@ class PlayoutClock:
     def __init__(self, mark_interval_ms: float = 100.0) -> None:
         self.mark_interval_ms = mark_interval_ms
         self._sequence = 0
+        self.delay_ms: float | None = None  # one way, gateway -> caller's ear; learnt from echoes
         self._reset(0.0)
 
     def _reset(self, now: float) -> None:
         self._sent = 0.0  # timeline length: ms sent in this generation
         self._items: deque[_Item] = deque()
         self._outstanding: deque[_Mark] = deque()
-        self._anchor = (0.0, now)  # (timeline position, time) where the ear was known to be
+        self._anchor = (0.0, now)  # (timeline position, time) where playback (re)started
+        self._floor = 0.0  # position of the last mark echoed
         self._ahead_until = now  # when Twilio's buffer will run dry, as far as we know
 
     # ---- what the writer reports -----------------------------------------------------
@@ -94,11 +106,37 @@ class PlayoutClock:
                 ended.append(mark.item_end)
             if mark.name == name:
                 break
-        self._anchor = (mark.at, now)
-        self._ahead_until = now + (self._sent - mark.at) / 1000
+        if mark.at < self._sent:  # audio after the mark was playing: the echo times the clock
+            self._check(now, mark.at)
+        self._floor = max(self._floor, mark.at)
         while len(self._items) > 1 and self._items[0].start + self._items[0].sent <= mark.at:
             self._items.popleft()  # fully heard; the newest item stays to keep its offsets
         return ended
+
+    def _check(self, now: float, position: float) -> None:
+        """Set the clock by the echo, at `now`, of a mark at timeline `position`."""
+        gap = self._predicted(now) - position  # how far the send-side clock is past the echo
+        if gap < 0:  # playback is further on than the clock thought: it started earlier
+            self._shift(gap)
+            return
+        if self.delay_ms is None:
+            self.delay_ms = gap / 2
+            return
+        excess = gap - 2 * self.delay_ms
+        if excess > STALL_MS:  # more than the network explains: playback fell behind
+            self._shift(excess)
+        else:
+            self.delay_ms += DELAY_SMOOTHING * (gap / 2 - self.delay_ms)
+
+    def _shift(self, ms: float) -> None:
+        """Move the playback clock later by `ms` (earlier if negative)."""
+        position, when = self._anchor
+        self._anchor = (position, when + ms / 1000)
+        self._ahead_until += ms / 1000
+
+    def _predicted(self, now: float) -> float:
+        position, when = self._anchor
+        return position + (now - when) * 1000
 
     def clear(self, now: float) -> list[HeardItem]:
         """Twilio's buffer was cleared at `now`: how much of each item the caller heard."""
@@ -113,10 +151,9 @@ class PlayoutClock:
         return max(0.0, (self._ahead_until - now) * 1000)
 
     def ear(self, now: float) -> float:
-        """Timeline position of the caller's ear."""
-        position, when = self._anchor
-        limit = self._outstanding[0].at if self._outstanding else self._sent
-        return min(position + (now - when) * 1000, limit)
+        """Timeline position of the caller's ear: one delay behind the send-side clock, not
+        before the last echoed mark, not past what was sent."""
+        return min(max(self._predicted(now) - (self.delay_ms or 0.0), self._floor), self._sent)
 
     def heard(self, now: float) -> list[HeardItem]:
         """Items still tracked with how much of each the caller has heard."""

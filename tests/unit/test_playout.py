@@ -24,22 +24,49 @@ class TestLead:
         assert clock.lead_ms(1.04) == pytest.approx(60)
         assert clock.lead_ms(2.0) == 0
 
-    def test_a_mark_echo_resets_the_estimate_to_what_twilio_reports(self):
-        """If Twilio plays late, the echo of a mark moves the lead to what is really left."""
+    def test_an_echo_far_later_than_the_network_explains_moves_the_lead_back(self):
+        """Playback that fell behind (Twilio reached a mark 100 ms late, where earlier echoes
+        came on time) leaves more audio at Twilio than the send-side clock says."""
         clock = PlayoutClock(mark_interval_ms=100)
-        marks = send(clock, 1.0, "i1", 10)  # 200 ms, a mark after each 100 ms
-        assert clock.echoed(1.15, marks[0]) == []  # Twilio reached the first mark 50 ms late
-        assert clock.lead_ms(1.15) == pytest.approx(100)
+        marks = send(clock, 1.0, "i1", 15)  # 300 ms, a mark after each 100 ms
+        assert clock.echoed(1.1, marks[0]) == []  # on time: no delay on this path
+        assert clock.echoed(1.3, marks[1]) == []  # the 200 ms mark, 100 ms late
+        assert clock.lead_ms(1.3) == pytest.approx(100)
+        assert clock.heard(1.3) == [HeardItem("i1", 200, 300)]
 
 
 class TestHeard:
-    def test_heard_interpolates_between_marks_and_stops_at_the_next_unechoed_one(self):
-        """The ear moves at real time from the last echo, but never past a mark that has not come back."""
+    def test_heard_moves_at_real_time_from_where_playback_started_up_to_what_was_sent(self):
+        """Between echoes the ear moves at 8 bytes a ms; it never passes the audio sent."""
         clock = PlayoutClock(mark_interval_ms=100)
         marks = send(clock, 0.0, "i1", 15)  # 300 ms of audio, marks at 100, 200, 300
         clock.echoed(0.1, marks[0])
         assert clock.heard(0.13) == [HeardItem("i1", 130, 300)]
-        assert clock.heard(0.5) == [HeardItem("i1", 200, 300)]  # capped: the 200 ms mark is still out
+        assert clock.heard(0.5) == [HeardItem("i1", 300, 300)]
+
+    @pytest.mark.parametrize("delay_ms", [0, 15, 40, 90])
+    def test_the_one_way_delay_is_learnt_from_echoes_so_heard_matches_the_ear(self, delay_ms):
+        """Audio paced 100 ms ahead reaches Twilio a network delay after it is sent, and each
+        echo takes as long to come back (and is seen up to a 20 ms frame late): what the
+        clock says was heard stays within a frame of what the caller really heard."""
+        clock = PlayoutClock(mark_interval_ms=100)
+        delay, frame = delay_ms / 1000, 0.020
+        first = 1.0
+        pending = []  # (when the echo arrives, name)
+        errors = []
+        for k in range(200):  # 4 s of audio, one frame each 20 ms after a 100 ms head start
+            now = first + max(0, k - 5) * frame
+            while pending and pending[0][0] <= now:
+                clock.echoed(*pending.pop(0))
+            clock.sent_frame(now, "i1", 20)
+            if clock.mark_due():
+                name = clock.sent_mark(0)
+                played = first + delay + (k + 1) * frame  # Twilio reaches the mark
+                pending.append((played + delay + frame * (k % 3) / 2, name))
+            truth = (now - first - delay) * 1000
+            if truth > 0 and k > 20:
+                errors.append(clock.heard(now)[0].heard_ms - truth)
+        assert max(abs(e) for e in errors) <= 20
 
     def test_playback_restarts_where_a_frame_lands_on_an_idle_twilio(self):
         """Audio sent after Twilio ran dry starts playing when it is sent, not when the last audio ended."""
