@@ -3,10 +3,14 @@
 Paced playout: assistant audio (mu-law) is cut into 20 ms frames of 160 bytes and sent
 at real time, a small lead (default 100 ms) ahead of the caller's ear, so a `clear`
 never has much to throw away and Twilio never runs dry while the AI streams faster than
-real time. The writer pulls from its drop-oldest inbox only when it needs a frame, so
-the AI's backlog waits there, bounded and counted. A mark follows every
-`mark_interval_ms` of an item and its last frame; the `PlayoutClock` turns their echoes
-into what the caller has heard.
+real time. Frames leave in media messages of up to `mark_interval_ms` (100 ms by
+default): whenever the lead has fallen to `lead_ms`, the next message goes, and a mark
+follows it in the same write (a mark follows every `mark_interval_ms` of an item and
+its last frame). Five times fewer messages and wake-ups than a message per frame, for
+a lead that stays between `lead_ms` and `lead_ms + mark_interval_ms`. The writer pulls
+from its drop-oldest inbox only when it needs a frame, so the AI's backlog waits there,
+bounded and counted; the `PlayoutClock` turns the marks' echoes into what the caller
+has heard.
 
 Barge-in: a `BargeIn` of a newer generation clears Twilio's buffer at once, drops the
 queued frames, and reports to the AI session how much of each item was heard (for
@@ -32,7 +36,7 @@ from actors.channels import DropOldestChannel
 from actors.errors import LocalProtocolError
 from actors.events import CallEvents, NoEvents
 from actors.latency import LatencyHistogram
-from actors.message_socket import MessageSocket, SocketClosed
+from actors.message_socket import MessageSocket, SocketClosed, send_batch
 from actors.messages import (
     AssistantAudio,
     BargeIn,
@@ -86,6 +90,7 @@ class DownlinkWriter:
         self._marks = marks
         self._reports = reports
         self._lead_ms = lead_ms
+        self._message_bytes = max(FRAME_BYTES, int(mark_interval_ms * 8))
         self._events = events or NoEvents()
         self.clock = PlayoutClock(mark_interval_ms)
         self._generation = 0
@@ -141,8 +146,7 @@ class DownlinkWriter:
             if not self._may_send_now():  # (under 0.5 ms a sleep may return at once: a spin)
                 await trio.sleep((self.clock.lead_ms(trio.current_time()) - self._lead_ms) / 1000)
                 continue  # a barge-in may have emptied the queue meanwhile
-            self._queue.popleft()
-            await self._send_frame(entry)
+            await self._send_message()
 
     async def _accept(self, piece: AssistantAudio) -> None:
         if piece.generation < self._generation:
@@ -179,21 +183,45 @@ class DownlinkWriter:
     def _may_send_now(self) -> bool:
         return self.clock.lead_ms(trio.current_time()) - self._lead_ms < 0.5
 
-    async def _send_frame(self, frame: _Frame) -> None:
-        generation = self._generation
-        await self._socket.send(self._protocol.media(frame.payload))
-        self.frames_out += 1
-        if self._generation != generation:
-            return  # a barge-in's clear followed this frame on the wire: Twilio dropped it unplayed
+    def _take_message(self) -> tuple[_Frame, bytes]:
+        """The frames at the head of the queue that go in the next media message: of one
+        item, up to `mark_interval_ms` of it (the first frame, and the joined payload)."""
+        queue = self._queue
+        first = queue.popleft()
+        assert isinstance(first, _Frame)
+        payloads = [first.payload]
+        size = len(first.payload)
+        while queue and size < self._message_bytes:
+            entry = queue[0]
+            if not isinstance(entry, _Frame) or entry.item_id != first.item_id:
+                break
+            queue.popleft()
+            payloads.append(entry.payload)
+            size += len(entry.payload)
+        return first, payloads[0] if len(payloads) == 1 else b"".join(payloads)
+
+    async def _send_message(self) -> None:
+        first, payload = self._take_message()
+        messages = [self._protocol.media(payload)]
         now = trio.current_time()
-        if frame.received_at:
-            self.latency.record(now - frame.received_at)
-        self.clock.sent_frame(now, frame.item_id, len(frame.payload) / 8)
+        self.clock.sent_frame(now, first.item_id, len(payload) / 8)
+        queue = self._queue
+        if queue and isinstance(queue[0], _ItemEnd):  # the item's last frame: its end mark rides along
+            ended = queue.popleft().item_id
+            messages.append(self._protocol.mark(self.clock.sent_mark(self._generation, ended)))
+        elif self.clock.mark_due():
+            messages.append(self._protocol.mark(self.clock.sent_mark(self._generation)))
+        generation = self._generation
+        await send_batch(self._socket, messages)
+        self.frames_out += -(-len(payload) // FRAME_BYTES)
+        self.marks_sent += len(messages) - 1
+        if self._generation != generation:
+            return  # a barge-in's clear followed these on the wire (and reset the clock)
+        if first.received_at:
+            self.latency.record(trio.current_time() - first.received_at)
         if not self._playing:
             self._playing = True
             await self._reports.send(PlayoutBusy())
-        if self.clock.mark_due():
-            await self._send_mark()
 
     async def _send_mark(self, item_end: str = "") -> None:
         await self._socket.send(self._protocol.mark(self.clock.sent_mark(self._generation, item_end)))

@@ -10,6 +10,7 @@ raise `RemoteProtocolError` for it, with the close code to answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
@@ -41,6 +42,24 @@ class MessageSocket(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close with `code`; idempotent, never raises for an already closed socket."""
         ...
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """A message socket that can send several messages in one write."""
+
+    async def send_batch(self, messages: Sequence[str]) -> None:
+        """Send `messages` in order, in one write; raise `SocketClosed` as `send` does."""
+        ...
+
+
+async def send_batch(socket: MessageSocket, messages: Sequence[str]) -> None:
+    """`messages` in order: in one write where the socket can, else one by one."""
+    if isinstance(socket, Batching):
+        await socket.send_batch(messages)
+    else:
+        for message in messages:
+            await socket.send(message)
 
 
 @runtime_checkable

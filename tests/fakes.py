@@ -20,14 +20,16 @@ ACCOUNT = "AC" + "c" * 32
 class FakeTwilio:
     """Twilio's side of a media stream: plays what it gets in real (virtual) time, echoes marks.
 
-    `media_times` records when each media frame arrived (trio clock), `clear_times` when
-    each clear did; `heard` is the caller's ear, one mu-law byte per 1/8 ms.
+    `media_times` records when each media message arrived (trio clock) and `media_sizes`
+    its audio bytes, `clear_times` when each clear did; `heard` is the caller's ear, one
+    mu-law byte per 1/8 ms.
     """
 
     def __init__(self, socket: MemorySocket) -> None:
         self.socket = socket
         self.playback = TwilioPlayback()
         self.media_times: list[float] = []
+        self.media_sizes: list[int] = []
         self.clear_times: list[float] = []
         self.marks: list[str] = []
         self.violations: list[Violation] = []
@@ -58,6 +60,7 @@ class FakeTwilio:
             self.violations.append(outbound)
         elif isinstance(outbound, OutboundMedia):
             self.media_times.append(trio.current_time())
+            self.media_sizes.append(len(outbound.payload))
             await self._echo(self.playback.enqueue_audio(now, outbound.payload))
         elif isinstance(outbound, OutboundMark):
             self.marks.append(outbound.name)

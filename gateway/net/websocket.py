@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
+from collections.abc import Sequence
 
 import trio
 from websockets.client import ClientProtocol
@@ -80,6 +81,16 @@ class LeanWebSocket:
         if self._protocol.state is not State.OPEN:
             raise SocketClosed(None, "closing")
         self._queue(text_frame(message.encode(), self._client))
+        await self.flush()
+
+    async def send_batch(self, messages: Sequence[str]) -> None:
+        """Several messages in one write (a media message and the mark after it)."""
+        if self._closed is not None:
+            raise self._closed
+        if self._protocol.state is not State.OPEN:
+            raise SocketClosed(None, "closing")
+        for message in messages:
+            self._queue(text_frame(message.encode(), self._client))
         await self.flush()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:

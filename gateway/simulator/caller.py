@@ -68,7 +68,8 @@ class CallReport:
     completed: bool = False
     duration_s: float = 0.0
     frames_sent: int = 0
-    media_received: int = 0
+    media_received: int = 0  # media messages
+    frames_received: int = 0  # the 20 ms frames in them (a part frame counts as one)
     marks_received: int = 0
     mark_echoes_sent: int = 0
     clears_received: int = 0
@@ -360,6 +361,7 @@ class _Stream:
             self._report.violations.append(outbound)
         elif isinstance(outbound, OutboundMedia):
             self._report.media_received += 1
+            self._report.frames_received += -(-len(outbound.payload) // 160)
             await self._echo_marks(self._playback.enqueue_audio(now_ms, outbound.payload))
         elif isinstance(outbound, OutboundMark):
             self._report.marks_received += 1

@@ -184,7 +184,8 @@ def _summary(report: CallReport, record: Path | None) -> str:
         f"  greeting       {report.greeting_ms / 1000:.1f} s of audio heard",
         f"  answer         {report.answer_ms / 1000:.1f} s of audio heard, first byte {latency} "
         "after the caller's last frame",
-        f"  media          sent {report.frames_sent}, received {report.media_received}",
+        f"  media          sent {report.frames_sent} frames, received {report.frames_received} frames"
+        f" in {report.media_received} messages",
         f"  marks          received {report.marks_received}, echoed {report.mark_echoes_sent}",
         f"  clears         {report.clears_received} "
         f"({report.cleared_ms / 1000:.1f} s of unplayed audio dropped)",

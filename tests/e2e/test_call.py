@@ -105,7 +105,7 @@ def test_caller_hears_greeting_and_own_words_over_a_real_call(tmp_path, audio_fo
     assert summary["end_reason"] == "twilio_stop"
     assert summary["audio_format"] == audio_format
     assert summary["frames_in"] == report["frames_sent"]
-    assert summary["frames_out"] == report["media_received"]
+    assert summary["frames_out"] == report["frames_received"]
     assert set(summary["drops"].values()) == {0}
     assert (summary["from"], summary["to"], summary["direction"]) == (
         "+*******0006",

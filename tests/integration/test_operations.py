@@ -74,7 +74,7 @@ class TestMetrics:
         assert value(after, "gateway_call_setup_seconds_count") == 1
         assert value(after, "gateway_ai_connect_seconds_count") == 1
         assert value(after, "gateway_audio_frames_total", direction="in") == reports[0].frames_sent
-        assert value(after, "gateway_audio_frames_total", direction="out") == reports[0].media_received
+        assert value(after, "gateway_audio_frames_total", direction="out") == reports[0].frames_received
         for channel in ("caller_audio", "assistant_audio"):
             assert value(after, "gateway_audio_frames_dropped_total", channel=channel) == 0
             assert ("gateway_channel_depth_max", (("channel", channel),)) in after

@@ -71,17 +71,19 @@ def speech(ms, fill=0x11):
 
 
 class TestPacing:
-    async def test_frames_leave_at_real_time_with_a_bounded_lead(self, autojump_clock):
-        """A second of audio arriving at once goes out as 20 ms frames, never more than lead + 20 ms ahead."""
+    async def test_audio_leaves_at_real_time_in_100_ms_messages_with_a_bounded_lead(self, autojump_clock):
+        """A second of audio arriving at once goes out as ten 100 ms media messages, each as the
+        lead falls to 100 ms: never more than lead + one message ahead of the ear."""
         async with harness() as h:
             h.speak("i1", speech(1000))
             await trio.sleep(2)
             times = h.twilio.media_times
-        assert len(times) == 50
+            sizes = h.twilio.media_sizes
+        assert sizes == [800] * 10
         for sent, when in enumerate(times, start=1):
-            ahead_ms = sent * 20 - (when - times[0]) * 1000
-            assert ahead_ms <= LEAD_MS + 20 + 1e-6
-        assert (times[-1] - times[0]) * 1000 == pytest.approx(1000 - LEAD_MS - 20, abs=1)
+            ahead_ms = sent * 100 - (when - times[0]) * 1000
+            assert LEAD_MS - 1e-6 <= ahead_ms <= LEAD_MS + 100 + 1e-6
+        assert (times[-1] - times[0]) * 1000 == pytest.approx(1000 - LEAD_MS - 100, abs=1)
 
     async def test_the_caller_hears_the_item_whole_with_no_gap(self, autojump_clock):
         """Audio streamed faster than real time plays back contiguous: no underrun."""

@@ -79,7 +79,9 @@ async def twilio_messages(twilio: MemorySocket, count: int):
 
 class TestPassthroughCall:
     async def test_audio_flows_both_ways_untouched_and_stop_ends_the_call(self, autojump_clock):
-        """Caller bytes reach the AI as-is; AI bytes reach Twilio in 160-byte frames; stop ends it cleanly."""
+        """Caller bytes reach the AI as-is; AI bytes reach Twilio unchanged, the whole frames in
+        one media message (up to 100 ms each), the part frame with the item's end and its
+        mark; stop ends it cleanly."""
         async with trio.open_nursery() as nursery:
             call = await open_call(nursery)
             ai = await call.ai()
@@ -98,17 +100,17 @@ class TestPassthroughCall:
             await ai.send(event("response.created", response={"id": "r1", "status": "in_progress"}))
             await ai.send(delta("r1", "i1", speech))
             await ai.send(event("response.output_audio.done", response_id="r1", item_id="i1"))
-            sent = await twilio_messages(call.twilio, 4)
-            payloads = [base64.b64decode(m["media"]["payload"]) for m in sent[:3]]
-            assert [len(p) for p in payloads] == [160, 160, 80]
+            sent = await twilio_messages(call.twilio, 3)
+            payloads = [base64.b64decode(m["media"]["payload"]) for m in sent[:2]]
+            assert [len(p) for p in payloads] == [320, 80]
             assert b"".join(payloads) == speech
-            assert sent[3] == {"event": "mark", "streamSid": STREAM, "mark": {"name": "0.1"}}
+            assert sent[2] == {"event": "mark", "streamSid": STREAM, "mark": {"name": "0.1"}}
 
             await call.twilio.send(stop(3))
             await call.done.wait()
         summary = call.summary
         assert summary.end == CallEnd(EndReason.TWILIO_STOP)
-        assert (summary.frames_in, summary.frames_out) == (1, 3)
+        assert (summary.frames_in, summary.frames_out) == (1, 3)  # 20 ms frames, the tail counted
         assert call.twilio.peer.close_code == CloseCode.NORMAL
         assert ai.peer.close_code == CloseCode.NORMAL
 

@@ -175,6 +175,25 @@ async def test_the_close_handshake_hands_the_transport_no_empty_write():
     assert all(writes)
 
 
+async def test_a_batch_of_messages_goes_out_in_one_write_and_parses_in_order():
+    """A media message and the mark after it leave in one write (one system call)."""
+    socket, transport = lean("server", b"", 1 << 20)
+    writes: list[bytes] = []
+    real_send = transport.send
+
+    async def send(data: bytes) -> None:
+        writes.append(data)
+        await real_send(data)
+
+    transport.send = send  # type: ignore[method-assign]
+    await socket.send_batch(['{"event":"media"}', '{"event":"mark"}'])
+    assert len(writes) == 1
+    client, _ = open_pair()
+    client.receive_data(writes[0])
+    frames = [bytes(frame.data) for frame in client.events_received()]
+    assert frames == [b'{"event":"media"}', b'{"event":"mark"}']
+
+
 async def test_an_oversized_frame_is_refused_with_1009_before_its_payload_arrives():
     client, _ = open_pair()
     wire = frames_from(client, ["x" * 5000])
