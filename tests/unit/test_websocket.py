@@ -30,10 +30,12 @@ def messages_for(chunk: int) -> list[str]:
 
 
 class ScriptedTransport:
-    """Bytes from a script, handed out in chunks of a chosen size; sent bytes collected."""
+    """Bytes from a script, handed out in chunks of a chosen size; sent bytes collected, and
+    each write apart in `writes`."""
 
     def __init__(self, data: bytes, chunk: int) -> None:
         self._data, self._chunk, self.sent = data, chunk, bytearray()
+        self.writes: list[bytes] = []
 
     async def receive(self) -> bytes:
         await trio.lowlevel.checkpoint()
@@ -43,6 +45,7 @@ class ScriptedTransport:
     async def send(self, data: bytes) -> None:
         await trio.lowlevel.checkpoint()
         self.sent += data
+        self.writes.append(data)
 
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()
@@ -162,34 +165,18 @@ async def test_the_close_handshake_hands_the_transport_no_empty_write():
     client, _ = open_pair()
     client.send_close(1000, "")
     socket, transport = lean("server", b"".join(client.data_to_send()), 1 << 20)
-    writes: list[bytes] = []
-    real_send = transport.send
-
-    async def send(data: bytes) -> None:
-        writes.append(data)
-        await real_send(data)
-
-    transport.send = send  # type: ignore[method-assign]
     await socket.close()  # ours goes first; the client's close frame answers it
-    assert writes
-    assert all(writes)
+    assert transport.writes
+    assert all(transport.writes)
 
 
 async def test_a_batch_of_messages_goes_out_in_one_write_and_parses_in_order():
     """A media message and the mark after it leave in one write (one system call)."""
     socket, transport = lean("server", b"", 1 << 20)
-    writes: list[bytes] = []
-    real_send = transport.send
-
-    async def send(data: bytes) -> None:
-        writes.append(data)
-        await real_send(data)
-
-    transport.send = send  # type: ignore[method-assign]
     await socket.send_batch(['{"event":"media"}', '{"event":"mark"}'])
-    assert len(writes) == 1
+    assert len(transport.writes) == 1
     client, _ = open_pair()
-    client.receive_data(writes[0])
+    client.receive_data(transport.writes[0])
     frames = [bytes(frame.data) for frame in client.events_received()]
     assert frames == [b'{"event":"media"}', b'{"event":"mark"}']
 
