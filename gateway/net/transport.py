@@ -1,16 +1,14 @@
-"""Byte transports under the lean WebSocket: a raw TCP socket, or any trio stream (TLS).
+"""The byte transport under the lean WebSocket: a raw TCP socket (`gateway.net.tls` adds TLS).
 
 The media path's cost is dominated by how often the event loop switches tasks per
 message, so on plain TCP the bytes go straight to the non-blocking stdlib socket: a send
 that fits in the kernel buffer completes without yielding, and a receive waits for
 readability first unless the last read filled the buffer (`trio.lowlevel.wait_readable`
-and `wait_writable`, public trio API). TLS (a `wss://` provider) goes through a trio
-`SSLStream` instead.
+and `wait_writable`, public trio API).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import socket
 from typing import Protocol
@@ -123,30 +121,3 @@ class RawSocketTransport:
         raw = socket.socket(fileno=stream.socket.detach())
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(raw)
-
-
-class StreamTransport:
-    """A trio stream (TLS): the general path."""
-
-    def __init__(self, stream: trio.abc.Stream) -> None:
-        self._stream = stream
-
-    async def receive(self) -> bytes:
-        try:
-            return bytes(await self._stream.receive_some(RECEIVE_BYTES))
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            return b""
-
-    async def send(self, data: bytes) -> None:
-        """All of `data`, even if the sender is cancelled meanwhile (for at most SEND_SECONDS):
-        a TLS stream whose send is interrupted is broken for good, since nobody can tell how
-        much of the record left (trio marks it so even when the cancel came first)."""
-        with trio.move_on_after(SEND_SECONDS, shield=True) as late:
-            await self._stream.send_all(data)
-        if late.cancelled_caught:
-            raise OSError(errno.ETIMEDOUT, f"the peer took no data for {SEND_SECONDS:g} s")
-
-    async def aclose(self) -> None:
-        with trio.move_on_after(CLOSE_TIMEOUT_SECONDS, shield=True):
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                await self._stream.aclose()

@@ -20,7 +20,8 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from actors.message_socket import ConnectFailed
-from gateway.net.transport import RawSocketTransport, StreamTransport, Transport, keep_alive
+from gateway.net.tls import TlsTransport, client_context
+from gateway.net.transport import RawSocketTransport, Transport, keep_alive
 from gateway.net.websocket import DEFAULT_MAX_SIZE, LeanWebSocket
 
 Headers = Sequence[tuple[str, str]]
@@ -59,6 +60,8 @@ def _failed(url: str, exc: BaseException, timeout: float) -> ConnectFailed:
         return exc
     if isinstance(exc, trio.TooSlowError):
         return ConnectFailed(f"{url} did not answer within {timeout:g} s")
+    if isinstance(exc, ssl.SSLError):
+        return ConnectFailed(f"{url} failed the TLS handshake: {exc}")
     if isinstance(exc, WebSocketException):
         return ConnectFailed(f"{url} refused the handshake: {exc}")
     return ConnectFailed(f"{url} unreachable: {type(exc).__name__}: {exc}")
@@ -80,8 +83,7 @@ async def _open(host: str, port: int, secure: bool) -> Transport:
     tcp = await trio.open_tcp_stream(host, port)
     keep_alive(tcp.socket)
     if secure:
-        context = ssl.create_default_context()
-        return StreamTransport(trio.SSLStream(tcp, context, server_hostname=host, https_compatible=True))
+        return await TlsTransport.start(tcp, client_context(), server_hostname=host)
     return RawSocketTransport.of(tcp)
 
 

@@ -43,7 +43,8 @@ import trio
 from actors import g711
 from actors.message_socket import SocketClosed
 from actors.realtime import AudioFormat
-from gateway.net.transport import RawSocketTransport, StreamTransport, Transport
+from gateway.net.tls import TlsTransport
+from gateway.net.transport import RawSocketTransport, Transport
 from gateway.net.websocket import LeanWebSocket
 from gateway.net.ws_server import read_upgrade
 from gateway.simulator.load_audio import IDENTITY_FRAMES, is_speech, read_identity, reply_audio
@@ -107,7 +108,7 @@ class BenchAI:
         transport: Transport = (
             RawSocketTransport.of(stream)
             if self.tls is None
-            else StreamTransport(trio.SSLStream(stream, self.tls, server_side=True))
+            else await TlsTransport.start(stream, self.tls, server_side=True)
         )
         upgrade = await read_upgrade(transport, max_size=16 << 20)
         if upgrade is None:

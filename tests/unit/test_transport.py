@@ -1,14 +1,11 @@
-"""The transports: the raw socket yields on every receive and never spins; TLS survives a cancelled send."""
+"""The raw socket transport: it yields on every receive, never spins, and never sends half a write."""
 
 import socket
-import ssl
-import subprocess
 
-import pytest
 import trio
 import trio.testing
 
-from gateway.net.transport import RECEIVE_BYTES, RawSocketTransport, StreamTransport
+from gateway.net.transport import RECEIVE_BYTES, RawSocketTransport
 
 
 async def test_every_receive_is_a_checkpoint_even_when_the_buffer_stays_full():
@@ -69,43 +66,3 @@ async def test_an_empty_write_returns_at_once():
     with theirs, trio.fail_after(1):  # a guard against the spin, not a timing target
         await transport.send(b"")
     await transport.aclose()
-
-
-@pytest.fixture
-def certificate(tmp_path):
-    """A self-signed certificate for 127.0.0.1 and its key (made with the openssl command)."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
-async def test_a_cancelled_tls_send_still_goes_out_whole_and_the_connection_lives_on(certificate):
-    """trio breaks a TLS stream for good when a send is cancelled (it cannot tell how much
-    of the record left), so a send, once asked for, finishes even if its sender is
-    cancelled: a response the AI cuts short must not cost the call its provider socket."""
-    cert, key = certificate
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(cert, key)
-    client_end, server_end = trio.testing.memory_stream_pair()
-    client = trio.SSLStream(client_end, ssl.create_default_context(cafile=cert), server_hostname="127.0.0.1")
-    server = trio.SSLStream(server_end, server_context, server_side=True)
-    transport = StreamTransport(client)
-    received = bytearray()
-
-    async def serve() -> None:
-        while len(received) < 2000:
-            received.extend(await server.receive_some())
-
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(serve)
-            with trio.CancelScope() as scope:
-                scope.cancel()  # the sender is cancelled: what it asked to send leaves anyway
-                await transport.send(b"x" * 1000)
-            await transport.send(b"y" * 1000)
-    assert received == b"x" * 1000 + b"y" * 1000
