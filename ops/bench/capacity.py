@@ -29,6 +29,10 @@ media and mark messages per call-second each way; drops and underruns (the gatew
 call summaries), violations, calls not completed, calls ended by the server, whether it
 is alive, and the load side's own CPU. Then the ratios gateway / relay, and for
 transcoding (pcm24k) the ratio to passthrough. Writes capacity.json and capacity.md.
+
+`--profile` samples the gateway with py-spy in the steady window; `--memory` runs it
+under tracemalloc and reports what it holds per call beyond what it held idle, by line
+and by file (tracemalloc slows it: take no CPU or latency figure from such a run).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -55,7 +60,7 @@ from processes import (
     relay_python,
     self_signed_certificate,
 )
-from profiling import profile_top, start_profile
+from profiling import memory_top, profile_top, start_profile
 from report import machine, markdown, ratios
 
 GLITCH_FREE_P99_MS = 20.0
@@ -63,6 +68,7 @@ LOAD_SIDE_SATURATED = 0.9  # share of core 1 used by generator + AI
 RELAY_PUBLIC_URL = "https://gw.example.test"  # the relay's default PUBLIC_BASE_URL
 RELAY_AUTH_TOKEN = "bench-auth-token"
 SUBJECTS = ("relay", "gateway")
+TRACED_GATEWAY = Path(__file__).with_name("traced_gateway.py")
 
 
 @dataclass
@@ -75,6 +81,7 @@ class Step:
     ramp: float
     folder: Path
     profile: bool = False
+    memory: bool = False
     hangups: float = 0.0
     interrupts: float = 0.0
     gateway_env: dict[str, str] = field(default_factory=dict)
@@ -109,6 +116,7 @@ def run_step(step: Step) -> dict[str, Any]:
     )
     time.sleep(1.0)
     idle_rss = server.process.rss_kb()
+    snapshots = Snapshots(server.process) if step.memory else None
     started = time.monotonic()
     ai_cpu_start = ai.cpu_seconds()
     load_command = [
@@ -126,6 +134,8 @@ def run_step(step: Step) -> dict[str, Any]:
     while load.popen.poll() is None:
         now = time.monotonic() - started
         step.samples.append((now, *server.process.cpu_split(), server.process.rss_kb()))
+        if snapshots is not None and now >= (step.ramp + step.seconds) / 2:
+            snapshots.take_once()
         if step.profile and spy is None and now >= step.ramp + 2.0:
             spy = start_profile(server.process.popen.pid, step.seconds - step.ramp - 4.0, step.folder)
         time.sleep(0.25)
@@ -160,14 +170,39 @@ def run_step(step: Step) -> dict[str, Any]:
     result["glitch_free"] = glitch_free(result)
     if spy is not None:
         result["profile_top"] = profile_top(step.folder / "server.folded")
+    if snapshots is not None:
+        result["memory_top"] = memory_top(step.folder, step.calls)
     return result
 
 
+class Snapshots:
+    """tracemalloc snapshots of the traced gateway: one idle at once, one under load later."""
+
+    def __init__(self, process: Process) -> None:
+        self.process = process
+        self.taken = 0
+        self._take()
+        self.loaded = False
+
+    def take_once(self) -> None:
+        if not self.loaded:
+            self.loaded = True
+            self._take()
+
+    def _take(self) -> None:
+        self.process.popen.send_signal(signal.SIGUSR1)
+        self.taken += 1
+        self.process.wait_for(f'"tracemalloc.snapshot", "n": {self.taken}}}', 120)
+
+
 def start_gateway(step: Step, ai_url: str, key: str, trust: dict[str, str]) -> Server:
+    command = [sys.executable, str(TRACED_GATEWAY)] if step.memory else GATEWAY
+    traced = {"TRACEMALLOC_DIR": str(step.folder)} if step.memory else {}
     process = Process(
-        [*GATEWAY, "run", "--config", "config/default.toml"],
+        [*command, "run", "--config", "config/default.toml"],
         GATEWAY_CORE,
         {
+            **traced,
             **base_env(),
             **trust,
             "GATEWAY_PORT": "0",
@@ -246,7 +281,8 @@ def main() -> int:
                     for run in range(args.repeat):
                         folder = args.out / f"{subject}-{audio_format}-{transport}-{calls}" / f"run{run}"
                         step = Step(subject, audio_format, transport, calls, args.seconds, args.ramp, folder,
-                                    args.profile and subject == "gateway", args.hangups, args.interrupts,
+                                    args.profile and subject == "gateway",
+                                    args.memory and subject == "gateway", args.hangups, args.interrupts,
                                     extra, args.relay)  # fmt: skip
                         result = run_step(step)
                         step_results.append(result)
@@ -279,6 +315,8 @@ def arguments() -> argparse.Namespace:
                         help="extra settings for the gateway (repeatable)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench")
     parser.add_argument("--profile", action="store_true", help="sample the gateway with py-spy")
+    parser.add_argument("--memory", action="store_true",
+                        help="trace the gateway's allocations (tracemalloc: no CPU figures)")  # fmt: skip
     return parser.parse_args()
 
 

@@ -1,11 +1,14 @@
-"""py-spy over the server under test during a benchmark's steady window, and its top entries."""
+"""py-spy over the server under test during a benchmark's steady window, and its top entries;
+tracemalloc's snapshots of the gateway (idle, then under load), and what each call holds."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 from processes import LOAD_CORE
 
@@ -46,3 +49,30 @@ def _short(frame: str) -> str:
     """`send (websockets/protocol.py)` -> `websockets/protocol.py:send`."""
     name, _, where = frame.partition(" (")
     return f"{where.rstrip(')')}:{name}" if where else name
+
+
+def memory_top(folder: Path, calls: int, count: int = 15) -> dict[str, Any]:
+    """What the gateway holds under load beyond what it held idle, per call, by the line
+    that allocated it and by the file (`traced_gateway.py` wrote the two snapshots)."""
+    idle = tracemalloc.Snapshot.load(str(folder / "snapshot-0.tracemalloc"))
+    loaded = tracemalloc.Snapshot.load(str(folder / "snapshot-1.tracemalloc"))
+    keep = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    idle, loaded = idle.filter_traces(keep), loaded.filter_traces(keep)
+
+    def top(key: str) -> list[tuple[str, float, int]]:
+        diffs = loaded.compare_to(idle, key)
+        return [
+            (_where(diff.traceback), round(diff.size_diff / calls / 1024, 2), round(diff.count_diff / calls))
+            for diff in diffs[:count]
+        ]
+
+    total = sum(d.size_diff for d in loaded.compare_to(idle, "filename"))
+    return {"traced_kb_per_call": round(total / calls / 1024, 1), "by_line": top("lineno"),
+            "by_file": top("filename")}  # fmt: skip
+
+
+def _where(traceback: tracemalloc.Traceback) -> str:
+    frame = traceback[0]
+    parts = Path(frame.filename).parts
+    short = "/".join(parts[-2:])
+    return f"{short}:{frame.lineno}"

@@ -91,7 +91,21 @@ def markdown(report: dict[str, Any]) -> str:
         cells = [row["audio_format"], row["transport"], row["calls"]]
         cells += [_or_dash(row.get(name)) for name in (*RATIO_FIGURES, "cpu_over_passthrough")]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    for r in report["steps"]:
+        if "memory_top" in r:
+            lines += _memory_lines(r)
     return "\n".join(lines) + "\n"
+
+
+def _memory_lines(r: dict[str, Any]) -> list[str]:
+    """What tracemalloc saw one call hold, by file and by line (a `--memory` run)."""
+    memory = r["memory_top"]
+    lines = ["", f"Held per call ({r['audio_format']}, {r['transport']}, {r['calls']} calls): "
+             f"{memory['traced_kb_per_call']} KB traced, {r['rss_kb_per_call']} KB RSS under tracemalloc", "",
+             "| allocated at | KB / call | blocks / call |", "| --- | ---: | ---: |"]  # fmt: skip
+    for where, kb, blocks in memory["by_file"] + memory["by_line"]:
+        lines.append(f"| {where} | {kb} | {blocks} |")
+    return lines
 
 
 def _run_cells(r: dict[str, Any]) -> list[Any]:
