@@ -17,10 +17,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import ssl
+from typing import cast
 
 import trio
 
 from gateway.net.transport import RECEIVE_BYTES, RawSocketTransport, Transport
+
+_PLAIN = memoryview(bytearray(RECEIVE_BYTES))  # shared, as transport._RECEIVED is: copied out at once
 
 
 @functools.cache
@@ -115,12 +118,12 @@ class TlsTransport:
         pieces: list[bytes] = []
         while True:
             try:
-                piece = self._tls.read(RECEIVE_BYTES)
+                size = cast(int, self._tls.read(RECEIVE_BYTES, _PLAIN))  # with a buffer: a count
             except ssl.SSLWantReadError:
                 break
-            if not piece:
+            if not size:
                 return b"".join(pieces) if pieces else None
-            pieces.append(piece)
+            pieces.append(_PLAIN[:size].tobytes())
             if not self._incoming.pending and not self._tls.pending():
                 break
         return b"".join(pieces)
