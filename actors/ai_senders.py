@@ -1,7 +1,8 @@
 """The two writers of an AI session's socket: caller audio, and everything else.
 
 Caller audio goes out as it arrives, from its drop-oldest channel (a stalled provider
-costs old audio, counted, never a blocked reader). Every other client event (truncates,
+costs old audio, counted, never a blocked reader); while the provider's socket is free,
+the reader's step sends each frame itself, never waiting. Every other client event (truncates,
 text items, tool outputs, response.create) is queued by whichever task decided it and
 sent here in order, so no task on the call's Twilio side ever waits for a provider that
 stopped reading. A closed socket ends both quietly: the receive loop sees the same
@@ -11,6 +12,7 @@ close and ends the session.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import trio
 
@@ -18,7 +20,7 @@ from actors import realtime
 from actors.ai_state import AISessionStats, Session
 from actors.channels import DropOldestChannel
 from actors.latency import LatencyHistogram
-from actors.message_socket import SocketClosed
+from actors.message_socket import SendsNowait, SocketClosed
 from actors.messages import CallerFrame
 
 
@@ -34,10 +36,35 @@ async def send_caller_audio(
     stats: AISessionStats,
     latency: LatencyHistogram,
 ) -> None:
+    """Every caller frame to the provider, in order. While the socket is free, the producer
+    sends each frame itself, in its own step (`hand_over`); what queued while the socket
+    was busy (or the session was not yet up) goes from here."""
     append = realtime.input_audio_append
     now = trio.current_time
+    socket = session.socket
     with contextlib.suppress(SocketClosed):
-        async for received_at, audio in caller_audio:
-            await session.socket.send(append(audio))
-            stats.appends_sent += 1
-            latency.record(now() - received_at)
+        if isinstance(socket, SendsNowait):
+            caller_audio.hand_over = _sender_at_once(socket, stats, latency)
+        try:
+            async for received_at, audio in caller_audio:
+                await socket.send(append(audio))
+                stats.appends_sent += 1
+                latency.record(now() - received_at)
+        finally:
+            caller_audio.hand_over = None
+
+
+def _sender_at_once(
+    socket: SendsNowait, stats: AISessionStats, latency: LatencyHistogram
+) -> Callable[[CallerFrame], bool]:
+    append = realtime.input_audio_append
+    now = trio.current_time
+
+    def send_at_once(frame: CallerFrame) -> bool:
+        if not socket.send_nowait(append(frame[1])):
+            return False
+        stats.appends_sent += 1
+        latency.record(now() - frame[0])
+        return True
+
+    return send_at_once

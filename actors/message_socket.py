@@ -53,6 +53,16 @@ class Batching(Protocol):
         ...
 
 
+@runtime_checkable
+class SendsNowait(Protocol):
+    """A message socket that can send a message in the caller's own step when nothing
+    stands in the way (no other sender writing, room in the kernel)."""
+
+    def send_nowait(self, message: str) -> bool:
+        """True once the message is on its way; False, nothing sent, if it must be `send`."""
+        ...
+
+
 async def send_batch(socket: MessageSocket, messages: Sequence[str]) -> None:
     """`messages` in order: in one write where the socket can, else one by one."""
     if isinstance(socket, Batching):

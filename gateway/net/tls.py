@@ -96,11 +96,19 @@ class TlsTransport:
     async def send(self, data: bytes) -> None:
         """All of `data`, encrypted; raise OSError if the connection broke."""
         if data:
-            try:
-                self._tls.write(data)
-            except ssl.SSLWantReadError:  # a renegotiation: providers never ask for one
-                raise ConnectionAbortedError("the peer asked to renegotiate TLS") from None
+            self._encrypt(data)
         await self._send_ciphertext()
+
+    def send_nowait(self, data: bytes) -> bool:
+        """`data`, encrypted, to the kernel without waiting; False, nothing encrypted, while
+        earlier records still wait. Records the kernel has no room for go with the next send."""
+        if self._unsent:
+            return False
+        self._encrypt(data)
+        records = self._outgoing.read()
+        if not self._raw.send_nowait(records):
+            self._unsent = records
+        return True
 
     async def aclose(self) -> None:
         """Say close_notify if the kernel takes it at once (never wait for a peer on the way
@@ -111,6 +119,12 @@ class TlsTransport:
             scope.cancel()
             await self._send_ciphertext()
         await self._raw.aclose()
+
+    def _encrypt(self, data: bytes) -> None:
+        try:
+            self._tls.write(data)
+        except ssl.SSLWantReadError:  # a renegotiation: providers never ask for one
+            raise ConnectionAbortedError("the peer asked to renegotiate TLS") from None
 
     def _decrypt(self) -> bytes | None:
         """What the queued ciphertext holds in plain text: b"" if it holds no whole record yet,

@@ -54,6 +54,11 @@ class Transport(Protocol):
         """All of `data`; raise OSError (or a trio resource error) if the connection broke."""
         ...
 
+    def send_nowait(self, data: bytes) -> bool:
+        """`data` without waiting, if it can go now (else False and nothing sent): a True
+        send may leave a rest that the next send writes first."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -64,6 +69,7 @@ class RawSocketTransport:
         sock.setblocking(False)
         self.sock = sock
         self._more_waiting = True  # a fresh connection may already hold the request
+        self._rest = b""  # what the kernel did not take of a send_nowait: it goes first
 
     async def receive(self) -> bytes:
         # At 50 frames a second the next frame is rarely there yet: wait first, unless the
@@ -90,21 +96,39 @@ class RawSocketTransport:
     async def send(self, data: bytes) -> None:
         """All of `data`, never half: once the kernel has taken part of it, the rest is sent
         shielded from cancellation (a peer left with half a frame could not read on), for
-        at most SEND_SECONDS; the usual send is one syscall and no await at all."""
+        at most SEND_SECONDS; the usual send is one syscall and no await at all. What a
+        `send_nowait` left over goes first; a send cancelled before the kernel took any
+        byte leaves it there."""
+        if self._rest:
+            data = self._rest + data
         if not data:
             return  # the kernel takes nothing from an empty write: waiting for it would spin
-        try:
-            sent = self.sock.send(data)
-        except BlockingIOError:
-            sent = 0
+        sent = self._try_send(data)
         while not sent:  # nothing written yet: waiting may be cancelled safely
             await trio.lowlevel.wait_writable(self.sock)
-            try:
-                sent = self.sock.send(data)
-            except BlockingIOError:
-                sent = 0
+            sent = self._try_send(data)
+        self._rest = b""
         if sent < len(data):
             await self._send_rest(memoryview(data)[sent:])
+
+    def send_nowait(self, data: bytes) -> bool:
+        """Hand `data` to the kernel without waiting: True if it took it, or took part and the
+        rest is kept to go first with the next send; False, nothing sent, if it had no room
+        or a rest is still waiting. One sender at a time, as for `send`."""
+        if self._rest:
+            return False
+        sent = self._try_send(data)
+        if not sent:
+            return False
+        if sent < len(data):
+            self._rest = data[sent:]
+        return True
+
+    def _try_send(self, data: bytes) -> int:
+        try:
+            return self.sock.send(data)
+        except BlockingIOError:
+            return 0
 
     async def _send_rest(self, view: memoryview) -> None:
         with trio.move_on_after(SEND_SECONDS, shield=True) as late:

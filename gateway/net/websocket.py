@@ -6,7 +6,8 @@ sans-I/O protocol object is the state machine, and is handed every other frame w
 it answers pings, runs the closing handshake and validates control frames and
 fragments. Neither ever reads the other's bytes.
 
-- Sends frame at once and never yield when the kernel takes the bytes; concurrent
+- Sends frame at once and never yield when the kernel takes the bytes (`send_nowait`
+  does not even await: the uplink's producer hands audio over in its own step); concurrent
   senders keep their order (whichever sender is writing flushes what the others
   queued), and a sender waits once more than `MAX_PENDING_BYTES` are queued behind a
   blocked write, so a stalled peer cannot grow our memory.
@@ -82,6 +83,24 @@ class LeanWebSocket:
             raise SocketClosed(None, "closing")
         self._queue(text_frame(message.encode(), self._client))
         await self.flush()
+
+    def send_nowait(self, message: str) -> bool:
+        """One message at once, without waiting, when nothing stands in its way: True once
+        the transport has it (written, or first in line for the next write); False, nothing
+        sent, while another sender is writing, the kernel has no room, or the socket is
+        closed or closing. Then `send` it."""
+        if self._closed is not None or self._flushing or self._protocol.state is not State.OPEN:
+            return False
+        for data in self._protocol.data_to_send():
+            if data:
+                self._queue(data)
+        if self._outgoing:
+            return False  # pongs wait: the sender that flushes them sends this too
+        try:
+            return self._transport.send_nowait(text_frame(message.encode(), self._client))
+        except OSError as exc:
+            self._closed = SocketClosed(1006, f"connection lost: {exc!r}")
+            return False
 
     async def send_batch(self, messages: Sequence[str]) -> None:
         """Several messages in one write (a media message and the mark after it)."""

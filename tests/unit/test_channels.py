@@ -129,3 +129,38 @@ class TestSlowConsumer:
         assert seen[-1] == 99
         assert channel.stats.dropped == 100 - len(seen)
         assert channel.stats.peak_depth == 5
+
+
+class TestHandOver:
+    def test_an_item_goes_straight_to_a_consumer_that_can_take_it(self):
+        """While nothing is queued, a consumer that can take an item at once (its socket is
+        free) gets it in the producer's own step: nothing queued, counted as sent and received."""
+        channel = DropOldestChannel[int]("audio", capacity=3)
+        taken: list[int] = []
+        channel.hand_over = lambda item: taken.append(item) is None
+        channel.send_nowait(1)
+        channel.send_nowait(2)
+        assert taken == [1, 2]
+        assert len(channel) == 0
+        assert (channel.stats.sent, channel.stats.received) == (2, 2)
+
+    def test_items_queue_when_the_consumer_cannot_take_them_and_stay_in_order(self):
+        """A refused hand-over queues the item; once anything is queued, later items queue
+        behind it even if the consumer could take them, so order never changes."""
+        channel = DropOldestChannel[int]("audio", capacity=5)
+        free = False
+        taken: list[int] = []
+
+        def hand_over(item: int) -> bool:
+            if free:
+                taken.append(item)
+            return free
+
+        channel.hand_over = hand_over
+        channel.send_nowait(1)
+        free = True
+        channel.send_nowait(2)
+        assert taken == []
+        assert [channel.receive_nowait(), channel.receive_nowait()] == [1, 2]
+        channel.send_nowait(3)
+        assert taken == [3]

@@ -156,3 +156,18 @@ async def test_an_untrusted_certificate_fails_the_connect_as_a_tls_failure(certi
         with pytest.raises(ConnectFailed, match="failed the TLS handshake"):
             await open_connection(f"wss://127.0.0.1:{port}/v1/realtime", connect_timeout=5)
         nursery.cancel_scope.cancel()
+
+
+async def test_records_the_kernel_has_no_room_for_wait_for_the_next_send_in_order(certificate):
+    """send_nowait encrypts and hands over what the kernel takes; records it has no room for
+    are kept (they are numbered) and leave first with the next send."""
+    client, server, _ = await handshake_pair(certificate)
+    big = bytes(range(256)) * 4096
+    assert client.send_nowait(big) is True  # more than the socket buffers hold
+    assert client.send_nowait(b"y" * 10) is True  # kept behind what the kernel did not take
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send, b"z" * 10)
+            assert await read_exactly(server, len(big) + 20) == big + b"y" * 10 + b"z" * 10
+    await client.aclose()
+    await server.aclose()

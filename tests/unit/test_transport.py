@@ -66,3 +66,27 @@ async def test_an_empty_write_returns_at_once():
     with theirs, trio.fail_after(1):  # a guard against the spin, not a timing target
         await transport.send(b"")
     await transport.aclose()
+
+
+async def test_what_the_kernel_left_of_a_send_nowait_goes_first_with_the_next_send():
+    """send_nowait never waits: when the kernel takes only part of it, the rest is kept and
+    goes out ahead of the next send, and no other send_nowait is taken meanwhile."""
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    transport = RawSocketTransport(ours)
+    big = bytes(range(256)) * 4096
+    received = bytearray()
+
+    def read() -> None:
+        theirs.settimeout(5)
+        while len(received) < len(big) + 4:
+            received.extend(theirs.recv(1 << 16))
+
+    with theirs:
+        assert transport.send_nowait(big) is True  # part of it is in the kernel
+        assert transport.send_nowait(b"late") is False
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.to_thread.run_sync, read)
+            await transport.send(b"tail")
+    assert bytes(received) == big + b"tail"
+    await transport.aclose()

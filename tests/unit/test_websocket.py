@@ -47,6 +47,11 @@ class ScriptedTransport:
         self.sent += data
         self.writes.append(data)
 
+    def send_nowait(self, data: bytes) -> bool:
+        self.sent += data
+        self.writes.append(data)
+        return True
+
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()
 
@@ -304,3 +309,30 @@ async def test_when_the_writing_sender_is_cancelled_a_waiting_sender_takes_over_
     client.receive_data(bytes(transport.sent))
     texts = [frame.data.decode()[:2] for frame in client.events_received() if isinstance(frame, Frame)]
     assert sorted(texts) == [f"{index:02d}" for index in range(20)]
+
+
+async def test_a_message_sent_at_once_leaves_without_an_await_unless_a_write_is_under_way():
+    """send_nowait writes in the caller's own step when the socket is free; while another
+    sender's write is stuck it sends nothing and says so (the caller queues the message),
+    so messages never overtake each other; a closed socket takes nothing either."""
+    _, reference_server = open_pair()
+    transport = StallsOnce()
+    socket = LeanWebSocket(transport, reference_server)
+    async with trio.open_nursery() as nursery:
+        writing = trio.CancelScope()
+
+        async def first() -> None:
+            with writing:
+                await socket.send("first")
+
+        nursery.start_soon(first)
+        await trio.testing.wait_all_tasks_blocked()
+        assert socket.send_nowait("second") is False
+        assert transport.sent == b""
+        writing.cancel()
+    assert socket.send_nowait("third") is True
+    client, _ = open_pair()
+    client.receive_data(bytes(transport.sent))
+    assert [frame.data for frame in client.events_received() if isinstance(frame, Frame)] == [b"third"]
+    await socket.abort()
+    assert socket.send_nowait("fourth") is False
