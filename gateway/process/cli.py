@@ -11,8 +11,9 @@ from typing import Any
 import trio
 
 from gateway.observability.logs import configure_logging
+from gateway.process.heap import settle_heap
 from gateway.process.serving import serve
-from gateway.settings import ConfigError, load_settings
+from gateway.settings import ConfigError, Settings, load_settings
 
 
 def add_commands(commands: Any) -> None:
@@ -36,5 +37,12 @@ def _run(args: argparse.Namespace) -> int:
         mask_numbers=settings.log_phone_numbers == "masked",
         buffer_bytes=settings.log_buffer_bytes,
     )
-    trio.run(serve, settings)
+    trio.run(_serve_settled, settings)
     return 0
+
+
+async def _serve_settled(settings: Settings) -> None:
+    """The gateway, with the collector tuned once it has started (`heap`)."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(serve, settings)
+        settle_heap()
