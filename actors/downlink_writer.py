@@ -36,7 +36,7 @@ from actors.channels import DropOldestChannel
 from actors.errors import LocalProtocolError
 from actors.events import CallEvents, NoEvents
 from actors.latency import LatencyHistogram
-from actors.message_socket import MessageSocket, SocketClosed, send_batch
+from actors.message_socket import MessageSocket, SocketClosed, batch_sender
 from actors.messages import (
     AssistantAudio,
     BargeIn,
@@ -84,6 +84,7 @@ class DownlinkWriter:
         events: CallEvents | None = None,
     ) -> None:
         self._socket = socket
+        self._send_batch = batch_sender(socket)
         self._protocol = protocol
         self._audio = assistant_audio
         self._barge_ins = barge_ins
@@ -212,7 +213,7 @@ class DownlinkWriter:
         elif self.clock.mark_due():
             messages.append(self._protocol.mark(self.clock.sent_mark(self._generation)))
         generation = self._generation
-        await send_batch(self._socket, messages)
+        await self._send_batch(messages)
         self.frames_out += -(-len(payload) // FRAME_BYTES)
         self.marks_sent += len(messages) - 1
         if self._generation != generation:

@@ -10,7 +10,7 @@ raise `RemoteProtocolError` for it, with the close code to answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
@@ -63,13 +63,17 @@ class SendsNowait(Protocol):
         ...
 
 
-async def send_batch(socket: MessageSocket, messages: Sequence[str]) -> None:
-    """`messages` in order: in one write where the socket can, else one by one."""
+def batch_sender(socket: MessageSocket) -> Callable[[Sequence[str]], Awaitable[None]]:
+    """How to send several messages in order on `socket`: in one write where it can, else
+    one by one. Decided once per socket (a runtime protocol check costs microseconds)."""
     if isinstance(socket, Batching):
-        await socket.send_batch(messages)
-    else:
+        return socket.send_batch
+
+    async def one_by_one(messages: Sequence[str]) -> None:
         for message in messages:
             await socket.send(message)
+
+    return one_by_one
 
 
 @runtime_checkable
