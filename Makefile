@@ -46,7 +46,7 @@ typecheck: $(STAMP)
 # Capacity side by side: the gateway and the yardstick relay (../shared/bench, run from
 # its own .venv-relay) under the same load, ws:// and wss:// AI legs, both audio formats,
 # three steps where the relay uses about 25, 50 and 75% of a core on a 2-core EPYC (40, 100
-# and 160 calls; about 12 minutes; writes out/bench/capacity.json and capacity.md).
+# and 230 calls; about 15 minutes; writes out/bench/capacity.json and capacity.md).
 # BENCH_ARGS="--profile" adds py-spy's top entries, "--memory" what each call holds (tracemalloc).
 bench: $(STAMP) tools
 	$(BIN)/python ops/bench/capacity.py $(BENCH_ARGS)

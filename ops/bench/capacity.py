@@ -1,6 +1,6 @@
 """Capacity side by side: the gateway against the simplest relay, under the same load.
 
-Run: make bench   (or .venv/bin/python ops/bench/capacity.py [--steps 40,100,160] ...)
+Run: make bench   (or .venv/bin/python ops/bench/capacity.py [--steps 40,100,230] ...)
 
 The yardstick is `../shared/bench/asyncio_relay.py` (FastAPI + uvicorn + websockets:
 passthrough, `clear` on speech_started, nothing else), run from its own virtualenv
@@ -301,7 +301,7 @@ def main() -> int:
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", default="40,100,160", help="concurrent calls at each step")
+    parser.add_argument("--steps", default="40,100,230", help="concurrent calls at each step")
     parser.add_argument("--subjects", default=",".join(SUBJECTS), help="relay,gateway or one of them")
     parser.add_argument("--formats", default="pcmu,pcm24k", help="the AI leg's audio formats")
     parser.add_argument("--transports", default="ws,wss", help="the AI leg: plain and/or TLS")
