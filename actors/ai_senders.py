@@ -44,7 +44,7 @@ async def send_caller_audio(
     socket = session.socket
     with contextlib.suppress(SocketClosed):
         if isinstance(socket, SendsNowait):
-            caller_audio.hand_over = _sender_at_once(socket, stats, latency)
+            caller_audio.hand_over = _sender_at_once(session, socket, stats, latency)
         try:
             async for received_at, audio in caller_audio:
                 await socket.send(append(audio))
@@ -55,13 +55,15 @@ async def send_caller_audio(
 
 
 def _sender_at_once(
-    socket: SendsNowait, stats: AISessionStats, latency: LatencyHistogram
+    session: Session, socket: SendsNowait, stats: AISessionStats, latency: LatencyHistogram
 ) -> Callable[[CallerFrame], bool]:
+    """The hand-over: a frame goes at once on a live session's free socket. Once the session
+    has ended (its tasks not yet gone), frames queue for the next one instead."""
     append = realtime.input_audio_append
     now = trio.current_time
 
     def send_at_once(frame: CallerFrame) -> bool:
-        if not socket.send_nowait(append(frame[1])):
+        if session.outcome is not None or not socket.send_nowait(append(frame[1])):
             return False
         stats.appends_sent += 1
         latency.record(now() - frame[0])

@@ -48,8 +48,9 @@ class DropOldestChannel(Generic[T]):
 
     hand_over: Callable[[T], bool] | None
     """The consumer's way to take an item in the producer's own step, when it can do so
-    at once (its socket is free): set while the consumer waits on an empty channel, it
-    spares each item a queue and a task switch. False means "queue it"."""
+    at once (its socket is free): set by the consumer for as long as it could (a live
+    session), used only while nothing is queued, it spares each item a queue and a task
+    switch. False means "queue it"."""
 
     def __init__(self, name: str, capacity: int) -> None:
         if capacity < 1:

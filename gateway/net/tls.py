@@ -101,7 +101,8 @@ class TlsTransport:
 
     def send_nowait(self, data: bytes) -> bool:
         """`data`, encrypted, to the kernel without waiting; False, nothing encrypted, while
-        earlier records still wait. Records the kernel has no room for go with the next send."""
+        earlier records still wait. Once encrypted it is accepted (True) even if the kernel
+        had no room: the records are numbered, so they go first with the next send."""
         if self._unsent:
             return False
         self._encrypt(data)
@@ -111,13 +112,12 @@ class TlsTransport:
         return True
 
     async def aclose(self) -> None:
-        """Say close_notify if the kernel takes it at once (never wait for a peer on the way
-        out), then close the socket."""
+        """Say close_notify if the kernel takes it at once (one attempt: never wait for a peer
+        on the way out), then close the socket."""
         with contextlib.suppress(ssl.SSLError, ValueError):
             self._tls.unwrap()  # writes close_notify; the peer's answer is not awaited
-        with trio.CancelScope() as scope, contextlib.suppress(OSError):
-            scope.cancel()
-            await self._send_ciphertext()
+        with contextlib.suppress(OSError):
+            self._raw.send_nowait(self._unsent + self._outgoing.read())
         await self._raw.aclose()
 
     def _encrypt(self, data: bytes) -> None:
@@ -135,6 +135,10 @@ class TlsTransport:
                 size = cast(int, self._tls.read(RECEIVE_BYTES, _PLAIN))  # with a buffer: a count
             except ssl.SSLWantReadError:
                 break
+            except ssl.SSLError:  # a bad record after good ones: hand over the good ones first
+                if pieces:
+                    break
+                raise
             if not size:
                 return b"".join(pieces) if pieces else None
             pieces.append(_PLAIN[:size].tobytes())
@@ -154,5 +158,9 @@ class TlsTransport:
         """Everything encrypted so far, in order, whole (`RawSocketTransport.send`)."""
         records = self._unsent + self._outgoing.read() if self._unsent else self._outgoing.read()
         self._unsent = records
-        await self._raw.send(records)  # cancelled only before the kernel took anything
+        try:
+            await self._raw.send(records)  # cancelled only before the kernel took anything
+        except OSError:
+            self._unsent = b""  # broken part way: nothing can follow these records
+            raise
         self._unsent = b""

@@ -87,8 +87,13 @@ class LeanWebSocket:
     def send_nowait(self, message: str) -> bool:
         """One message at once, without waiting, when nothing stands in its way: True once
         the transport has it (written, or first in line for the next write); False, nothing
-        sent, while another sender is writing, the kernel has no room, or the socket is
-        closed or closing. Then `send` it."""
+        sent, while another sender is writing, a write is still unfinished, the kernel has
+        no room (plain TCP), or the socket is closed or closing. Then `send` it.
+
+        What the kernel did not take of an accepted message leaves with the next send. On
+        the uplink that is the next caller frame, at most 20 ms later (Twilio sends media
+        every 20 ms, silence too), and it only happens when the kernel's send buffer is
+        full, that is when the peer is already that far behind; `close` flushes it too."""
         if self._closed is not None or self._flushing or self._protocol.state is not State.OPEN:
             return False
         for data in self._protocol.data_to_send():

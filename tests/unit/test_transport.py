@@ -90,3 +90,19 @@ async def test_what_the_kernel_left_of_a_send_nowait_goes_first_with_the_next_se
             await transport.send(b"tail")
     assert bytes(received) == big + b"tail"
     await transport.aclose()
+
+
+async def test_what_one_receive_returned_stays_as_it_was_after_another_socket_receives():
+    """Every socket receives into one shared buffer; what a receive returns is its own copy."""
+    first, first_peer = socket.socketpair()
+    second, second_peer = socket.socketpair()
+    with first_peer, second_peer:
+        first_peer.send(b"first frame")
+        second_peer.send(b"SECOND")
+        a, b = RawSocketTransport(first), RawSocketTransport(second)
+        got = await a.receive()
+        assert await b.receive() == b"SECOND"
+        assert got == b"first frame"
+        assert type(got) is bytes
+        await a.aclose()
+        await b.aclose()

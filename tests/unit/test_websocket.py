@@ -336,3 +336,18 @@ async def test_a_message_sent_at_once_leaves_without_an_await_unless_a_write_is_
     assert [frame.data for frame in client.events_received() if isinstance(frame, Frame)] == [b"third"]
     await socket.abort()
     assert socket.send_nowait("fourth") is False
+
+
+class BrokenPipe(ScriptedTransport):
+    def send_nowait(self, data: bytes) -> bool:
+        raise BrokenPipeError("the peer is gone")
+
+
+async def test_a_connection_that_breaks_on_a_send_at_once_is_closed_for_every_sender():
+    """The error stays inside the socket (the reader that handed the frame over never sees
+    it); the next sender learns the socket is closed."""
+    _, reference_server = open_pair()
+    socket = LeanWebSocket(BrokenPipe(b"", 1), reference_server)
+    assert socket.send_nowait("frame") is False
+    with pytest.raises(SocketClosed):
+        await socket.send("next")
