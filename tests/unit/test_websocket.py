@@ -285,6 +285,19 @@ class StallsOnce(ScriptedTransport):
         self.sent += data
 
 
+async def stuck_writer(nursery: trio.Nursery, socket: LeanWebSocket) -> trio.CancelScope:
+    """A sender whose write (on a `StallsOnce` transport) hangs until its scope is cancelled."""
+    scope = trio.CancelScope()
+
+    async def first() -> None:
+        with scope:
+            await socket.send("first")
+
+    nursery.start_soon(first)
+    await trio.testing.wait_all_tasks_blocked()
+    return scope
+
+
 async def test_when_the_writing_sender_is_cancelled_a_waiting_sender_takes_over_the_queue():
     """The sender that was writing is cancelled (its call ending) while others wait behind a
     full queue: one of them becomes the writer, and everything queued goes out, once each
@@ -293,14 +306,7 @@ async def test_when_the_writing_sender_is_cancelled_a_waiting_sender_takes_over_
     transport = StallsOnce()
     socket = LeanWebSocket(transport, reference_server)
     async with trio.open_nursery() as nursery:
-        writer = trio.CancelScope()
-
-        async def first() -> None:
-            with writer:
-                await socket.send("first")
-
-        nursery.start_soon(first)
-        await trio.testing.wait_all_tasks_blocked()
+        writer = await stuck_writer(nursery, socket)
         for index in range(20):
             nursery.start_soon(socket.send, f"{index:02d}" + "m" * 16_000)
         await trio.testing.wait_all_tasks_blocked()
@@ -311,22 +317,15 @@ async def test_when_the_writing_sender_is_cancelled_a_waiting_sender_takes_over_
     assert sorted(texts) == [f"{index:02d}" for index in range(20)]
 
 
-async def test_a_message_sent_at_once_leaves_without_an_await_unless_a_write_is_under_way():
-    """send_nowait writes in the caller's own step when the socket is free; while another
-    sender's write is stuck it sends nothing and says so (the caller queues the message),
-    so messages never overtake each other; a closed socket takes nothing either."""
+async def test_a_message_sent_at_once_goes_when_the_socket_is_free_and_never_past_a_stuck_write():
+    """send_nowait writes when the socket is free; while another sender's write is stuck it
+    sends nothing and says so (the caller queues the message), so messages never overtake
+    each other; a closed socket takes nothing either."""
     _, reference_server = open_pair()
     transport = StallsOnce()
     socket = LeanWebSocket(transport, reference_server)
     async with trio.open_nursery() as nursery:
-        writing = trio.CancelScope()
-
-        async def first() -> None:
-            with writing:
-                await socket.send("first")
-
-        nursery.start_soon(first)
-        await trio.testing.wait_all_tasks_blocked()
+        writing = await stuck_writer(nursery, socket)
         assert socket.send_nowait("second") is False
         assert transport.sent == b""
         writing.cancel()
