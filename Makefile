@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test tools lint typecheck bench bench-codec bench-turns fuzz soak clean
+.PHONY: run test tools lint typecheck bench bench-codec bench-turns bench-moves fuzz soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q python3-venv)
@@ -17,15 +17,17 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/gateway run --config config/default.toml
 
-# Validators the tests run for real, from Debian's packages when missing: promtool (alert
-# rules and scrape config), rsyslogd (log shipping), npm (fetches @grafana/schema and
-# TypeScript for the dashboard check), openssl (the benchmark AI's wss:// certificate).
+# Validators and servers the tests run for real, from Debian's packages when missing:
+# promtool (alert rules and scrape config), rsyslogd (log shipping), npm (fetches
+# @grafana/schema and TypeScript for the dashboard check), openssl (the benchmark AI's
+# wss:// certificate), redis-server (the fleet's tests start their own).
 tools:
 	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v rsyslogd >/dev/null || missing="$$missing rsyslog"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
@@ -60,6 +62,11 @@ fuzz: $(STAMP)
 # descriptors and tasks sampled every 30 s; prints their growth after warm-up.
 soak: $(STAMP)
 	$(BIN)/python ops/bench/soak.py --minutes $(or $(SOAK_MINUTES),30)
+
+# A deploy that moves live calls: two gateways on one redis-server, MOVE_CALLS callers (50)
+# on A, SIGTERM to A; prints calls moved, callers unfinished (must be 0) and the move gap.
+bench-moves: $(STAMP) tools
+	$(BIN)/python ops/bench/moves.py --calls $(or $(MOVE_CALLS),50)
 
 bench-codec: $(STAMP)
 	$(BIN)/python ops/bench/codec_cost.py

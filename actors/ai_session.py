@@ -25,7 +25,7 @@ import trio
 from actors import realtime
 from actors.ai_inputs import AIInputs, InputHandlers
 from actors.ai_senders import send_caller_audio, send_control
-from actors.ai_state import AISessionStats, AISettings, PlayoutView, Reconnect, Session
+from actors.ai_state import REPLY_EXPECTED_S, AISessionStats, AISettings, PlayoutView, Reconnect, Session
 from actors.call_control import CallControl
 from actors.channels import DropOldestChannel
 from actors.conversation import Conversation
@@ -92,6 +92,7 @@ class AISession:
         self._acting = False
         tools = tuple(settings.tools.definitions())
         self._session_config = dataclasses.replace(settings.config, tools=tools) if tools else settings.config
+        self._replies_by_itself = settings.config.turn_detection.create_response
 
     # ---- the call -----------------------------------------------------------------
 
@@ -222,9 +223,16 @@ class AISession:
     async def _watch_recycle(self, session: Session) -> None:
         await trio.sleep_until(session.started + self._settings.recycle_after_s)
         while not self._at_turn_boundary(session):
-            await self._playout_view.changed.wait()
+            await self._playout_view.changed_or_after(REPLY_EXPECTED_S)
         log.info("ai.recycling", age_s=round(trio.current_time() - session.started, 1))
         session.end(Reconnect("recycled before the provider's session cap", healthy=True, immediate=True))
+
+    def at_turn_boundary(self) -> bool:
+        """Nobody speaks, nothing plays or is owed, no tool action runs (a move waits for it)."""
+        return self._session is not None and self._at_turn_boundary(self._session)
+
+    async def wait_changed(self, seconds: float) -> None:
+        await self._playout_view.changed_or_after(seconds)
 
     def _at_turn_boundary(self, session: Session) -> bool:
         return not (session.busy() or self._playout_view.playing or self._acting)
@@ -270,11 +278,11 @@ class AISession:
             case realtime.SpeechStarted():
                 await self._on_speech_started(session, event)
             case realtime.SpeechStopped():
-                session.caller_speaking = False
+                session.caller_stopped(reply_coming=self._replies_by_itself)
                 self._barged_this_turn = False
                 self._signal()
             case realtime.ResponseCreated():
-                session.active_response = event.response_id
+                session.response_started(event.response_id)
             case realtime.FunctionCall():
                 session.calls.setdefault(event.response_id, []).append(event)
             case realtime.ResponseDone():

@@ -23,6 +23,8 @@ from actors.realtime import (
 )
 from actors.tools import ToolPolicy
 
+REPLY_EXPECTED_S = 3.0
+
 
 @dataclass(frozen=True)
 class AISettings:
@@ -87,6 +89,12 @@ class PlayoutView:
         self.changed.set()
         self.changed = trio.Event()
 
+    async def changed_or_after(self, seconds: float) -> None:
+        """Until something moves, or `seconds` pass (for what changes without a signal: a
+        reply that never came)."""
+        with trio.move_on_after(seconds):
+            await self.changed.wait()
+
     async def wait_heard(self, items: set[str], is_current: Callable[[], bool] | None = None) -> bool:
         """Wait until every item was heard to its end; False if `is_current()` turns false."""
         while not items <= self.heard:
@@ -133,6 +141,7 @@ class Session:
     configured: bool = False
     active_response: str | None = None
     caller_speaking: bool = False
+    reply_expected_until: float = -math.inf  # the provider's VAD ended a turn: its reply is coming
     pending_create: bool = False  # a response.create to send once the active response is done
     interrupted: set[str] = field(default_factory=set)  # responses cut short by a barge-in
     received_ms: dict[str, float] = field(default_factory=dict)  # assistant item -> audio received
@@ -200,9 +209,28 @@ class Session:
             return True
         return False
 
+    def caller_stopped(self, *, reply_coming: bool) -> None:
+        """The provider's VAD ended the caller's turn; with `reply_coming` it answers by
+        itself, and until its response starts the turn is not over: a move or a recycle in
+        that gap would lose the reply (found by ops/bench/moves.py)."""
+        self.caller_speaking = False
+        if reply_coming:
+            self.reply_expected_until = trio.current_time() + REPLY_EXPECTED_S
+
+    def response_started(self, response_id: str) -> None:
+        self.active_response = response_id
+        self.reply_expected_until = -math.inf
+
     def busy(self) -> bool:
-        """A response is being generated or owed, or the caller is speaking."""
-        return self.active_response is not None or self.caller_speaking or self.pending_create
+        """A response is being generated or owed, or the caller is speaking (or just stopped,
+        and the provider's reply has not begun yet; a provider that decides not to answer,
+        noise say, holds the boundary `REPLY_EXPECTED_S` at most)."""
+        return (
+            self.active_response is not None
+            or self.caller_speaking
+            or self.pending_create
+            or trio.current_time() < self.reply_expected_until
+        )
 
     def end(self, outcome: Reconnect | CallEnd) -> None:
         """End this session (the first outcome wins) by cancelling its tasks."""

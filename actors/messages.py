@@ -86,6 +86,7 @@ class EndReason(StrEnum):
     SHUTDOWN = "shutdown"
     OPERATOR_HANGUP = "operator_hangup"
     INTERNAL_ERROR = "internal_error"
+    MOVED = "moved"  # the stream was closed to carry on on another instance: the call goes on
 
 
 @dataclass(frozen=True, slots=True)

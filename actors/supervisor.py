@@ -26,6 +26,7 @@ from actors.ai_session import AISession
 from actors.ai_state import AISettings
 from actors.barrier import contain, describe, leaf
 from actors.call_control import CallControl
+from actors.call_move import SaveTurns, move_at_turn_boundary
 from actors.channels import DropOldestChannel
 from actors.codec_worker import CodecWorker
 from actors.downlink_writer import DownlinkWriter
@@ -83,6 +84,7 @@ class CallSupervisor:
         control: CallControl | None = None,
         events: CallEvents | None = None,
         summary_extras: dict[str, Any] | None = None,
+        resumed: list[tuple[str, str]] | None = None,
     ) -> None:
         self.start = start
         self._summary_extras = summary_extras or {}
@@ -93,7 +95,27 @@ class CallSupervisor:
         self._scope = trio.CancelScope()
         self._end: CallEnd | None = None
         self._operator_tx, operator_rx = trio.open_memory_channel[str](8)
+        self._nursery: trio.Nursery | None = None
+        self._moving = False
         self._wire(ai, control, operator_rx)
+        for role, text in resumed or ():  # moved here from another instance: the talk so far
+            self.ai.conversation.add_text(role, text)
+
+    def move(self, save: SaveTurns, deadline_s: float) -> bool:
+        """Move the call at its next turn boundary (`actors.call_move`); False if it is not
+        running yet, or already moving."""
+        if self._nursery is None or self._moving or self._end is not None:
+            return False
+        self._moving = True
+
+        async def mover() -> CallEnd | None:  # started from outside the call: bind its ids here
+            with structlog.contextvars.bound_contextvars(
+                call_sid=self.start.call_sid, stream_sid=self.start.stream_sid
+            ):
+                return await move_at_turn_boundary(self.ai, save, deadline_s)
+
+        self._nursery.start_soon(self._supervise, "mover", mover, name="mover")
+        return True
 
     def say(self, text: str) -> None:
         """An operator asks the AI to tell the caller `text` next; refused if 8 are already waiting."""
@@ -125,9 +147,11 @@ class CallSupervisor:
             try:
                 with self._scope:
                     async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
                         for name, actor in self._actors.items():
                             nursery.start_soon(self._supervise, name, actor, name=name)
             finally:
+                self._nursery = None
                 end = self._end or CallEnd(EndReason.SHUTDOWN, "cancelled", CloseCode.GOING_AWAY)
                 await self._close_twilio(end)
                 summary = self._summary(end, started_wall, trio.current_time() - started)

@@ -70,7 +70,8 @@ class AdminSession:
             "hangup": lambda r: operations.hang_up(_field(r, "call_sid")),
             "transfer": lambda r: operations.transfer(_field(r, "call_sid"), _field(r, "to")),
             "say": lambda r: operations.say(_field(r, "call_sid"), _field(r, "text")),
-            "drain": lambda _r: operations.start_drain(),
+            "drain": lambda r: operations.start_drain(_optional(r, "instance")),
+            "list_instances": lambda _r: operations.list_instances(),
             "subscribe": self._subscribe,
             "unsubscribe": self._unsubscribe,
             "pong": _nothing,
@@ -172,7 +173,8 @@ class AdminSession:
             event = delivery.event
             await self._send({
                 "type": "event", "subscription": delivery.subscription, "topic": event.topic,
-                "call_sid": event.call_sid, "direction": event.direction, "ts": event.ts, "data": event.data,
+                "call_sid": event.call_sid, "direction": event.direction, "instance": event.instance,
+                "ts": event.ts, "data": event.data,
             })  # fmt: skip
 
     async def _heartbeat(self) -> None:

@@ -29,7 +29,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         409: "The call is not in a state that allows this",
         501: "Twilio REST is not configured",
         502: "Twilio refused (its code is in twilio_code)",
-        503: "The gateway is draining",
+        503: "Draining, or (in a fleet) Redis or the instance that owns the call cannot be reached",
     }
     return {str(status): {"description": text[status], **_json(_ref("Error"))} for status in (401, *statuses)}
 
@@ -146,7 +146,11 @@ OPENAPI: dict[str, Any] = {
         },
         "/admin/drain": {
             "post": {
-                "summary": "Stop taking new calls; live calls go on",
+                "summary": "Stop taking new calls on this instance, or on the one named; live calls go on",
+                "requestBody": {
+                    "required": False,
+                    **_json({"type": "object", "properties": {"instance": {"type": "string"}}}),
+                },
                 "responses": {
                     "202": {
                         "description": "Draining",
@@ -154,13 +158,31 @@ OPENAPI: dict[str, Any] = {
                             {
                                 "type": "object",
                                 "properties": {
+                                    "instance": {"type": "string"},
                                     "draining": {"type": "boolean"},
                                     "live_calls": {"type": "integer"},
                                 },
                             }
                         ),
                     },
-                    **_errors(),
+                    **_errors(400, 404, 503),
+                },
+            }
+        },
+        "/admin/instances": {
+            "get": {
+                "summary": "The instances of the fleet (this one alone without Redis)",
+                "responses": {
+                    "200": {
+                        "description": "Instances",
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {"instances": {"type": "array", "items": _ref("Instance")}},
+                            }
+                        ),
+                    },
+                    **_errors(503),
                 },
             }
         },
@@ -193,6 +215,18 @@ OPENAPI: dict[str, Any] = {
                     "ended_at": {"type": ["number", "null"]},
                     "end_reason": {"type": "string"},
                     "twilio_status": {"type": "string"},
+                },
+            },
+            "Instance": {
+                "type": "object",
+                "required": ["instance", "state", "live_calls"],
+                "properties": {
+                    "instance": {"type": "string"},
+                    "address": {"type": "string"},
+                    "state": {"enum": ["serving", "draining"]},
+                    "live_calls": {"type": "integer"},
+                    "started_at": {"type": "number"},
+                    "heartbeat_at": {"type": "number"},
                 },
             },
             "Error": {

@@ -4,6 +4,11 @@ Every operation validates its input and answers with a result or an `OperationEr
 carrying a stable code (`bad_request`, `not_found`, `conflict`, `twilio_error`,
 `unavailable`, `unconfigured`), so both front ends report failures the same way.
 Twilio REST errors carry Twilio's own code and message.
+
+In a fleet the registry is shared: listing and reading see every instance's calls, and a
+command for a call another instance carries (hang up, transfer, say) or for another
+instance (drain) is sent to that instance, which runs it here in `run_forwarded` and
+answers; when it cannot be reached in time, or Redis cannot, the answer is `unavailable`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from actors.messages import CallEnd, EndReason
 from gateway.calls.admission import Admission, Refusal
 from gateway.calls.ledger import CallLedger
 from gateway.calls.live import LiveCalls
-from gateway.calls.registry import CallRecord, CallState
+from gateway.calls.registry import CallRecord, CallState, RegistryUnavailable
+from gateway.fleet.members import Membership
+from gateway.fleet.messaging import CommandRefused, FleetMessenger
 from gateway.settings import Settings
 from gateway.twilio import twiml
 from gateway.twilio.rest import TwilioRest, TwilioRestError
@@ -61,6 +68,8 @@ class CallOperations:
         live: LiveCalls,
         admission: Admission,
         rest: TwilioRest | None,
+        fleet: FleetMessenger | None = None,
+        members: Membership | None = None,
     ) -> None:
         self._settings = settings
         self._ledger = ledger
@@ -68,6 +77,8 @@ class CallOperations:
         self._live = live
         self._admission = admission
         self._rest = rest
+        self._fleet = fleet
+        self._members = members
 
     # ---- reading ------------------------------------------------------------------
 
@@ -78,11 +89,25 @@ class CallOperations:
             raise OperationError("bad_request", f"unknown state {state!r}")
         if direction not in (None, "inbound", "outbound"):
             raise OperationError("bad_request", f"unknown direction {direction!r}")
-        records = await self._registry.list(state=state, direction=direction)
+        try:
+            records = await self._registry.list(state=state, direction=direction)
+        except RegistryUnavailable as exc:
+            raise OperationError("unavailable", str(exc)) from None
         return [record.as_dict() for record in sorted(records, key=lambda r: r.created_at)]
 
     async def get_call(self, call_sid: str) -> dict[str, Any]:
         return (await self._record(call_sid)).as_dict()
+
+    async def list_instances(self) -> list[dict[str, Any]]:
+        """The fleet's instances (this one alone without Redis)."""
+        if self._members is None:
+            state = "draining" if self._admission.drain.draining else "serving"
+            return [{"instance": self._settings.instance_id, "address": self._settings.public_url,
+                     "state": state, "live_calls": len(self._live)}]  # fmt: skip
+        try:
+            return [member.as_dict() for member in await self._members.list()]
+        except RegistryUnavailable as exc:
+            raise OperationError("unavailable", str(exc)) from None
 
     # ---- acting -------------------------------------------------------------------
 
@@ -117,8 +142,10 @@ class CallOperations:
         log.info("call.originated", call_sid=record.call_sid)
         return record.as_dict()
 
-    async def hang_up(self, call_sid: str) -> dict[str, Any]:
+    async def hang_up(self, call_sid: str, *, here: bool = False) -> dict[str, Any]:
         record = await self._active(call_sid)
+        if not here and self._elsewhere(record):
+            return await self._forward(record.instance, "hang_up", {"call_sid": call_sid})
         rest = self._require_rest()
         await self._ledger.set_state(call_sid, CallState.ENDING)
         try:
@@ -132,9 +159,12 @@ class CallOperations:
         log.info("call.operator_hang_up", call_sid=call_sid)
         return (await self._record(call_sid)).as_dict()
 
-    async def transfer(self, call_sid: str, to: str) -> dict[str, Any]:
+    async def transfer(self, call_sid: str, to: str, *, here: bool = False) -> dict[str, Any]:
         if not isinstance(to, str) or not _E164.fullmatch(to):
             raise OperationError("bad_request", "'to' must be an E.164 number like +15551234567")
+        record = await self._active(call_sid)
+        if not here and self._elsewhere(record):
+            return await self._forward(record.instance, "transfer", {"call_sid": call_sid, "to": to})
         supervisor = await self._live_supervisor(call_sid)
         rest = self._require_rest()
         await self._ledger.set_state(call_sid, CallState.ENDING)
@@ -147,9 +177,12 @@ class CallOperations:
         log.info("call.operator_transfer", call_sid=call_sid)
         return (await self._record(call_sid)).as_dict()
 
-    async def say(self, call_sid: str, text: str) -> dict[str, Any]:
+    async def say(self, call_sid: str, text: str, *, here: bool = False) -> dict[str, Any]:
         if not isinstance(text, str) or not text.strip() or len(text) > 2000:
             raise OperationError("bad_request", "'text' must be 1 to 2000 characters")
+        record = await self._active(call_sid)
+        if not here and self._elsewhere(record):
+            return await self._forward(record.instance, "say", {"call_sid": call_sid, "text": text})
         supervisor = await self._live_supervisor(call_sid)
         try:
             supervisor.say(text.strip())
@@ -157,19 +190,59 @@ class CallOperations:
             raise OperationError("conflict", "too many messages are already waiting for this call") from None
         return {"call_sid": call_sid, "queued": True}
 
-    async def start_drain(self) -> dict[str, Any]:
+    async def start_drain(self, instance: str | None = None) -> dict[str, Any]:
+        """Drain this instance, or the named one of the fleet."""
+        if instance not in (None, self._settings.instance_id):
+            if not isinstance(instance, str) or self._fleet is None:
+                raise OperationError("not_found", f"no instance {instance!r} in this fleet")
+            return await self._forward(instance, "drain", {})
         self._admission.drain.start("operator", len(self._live))
-        return {"draining": True, "live_calls": len(self._live)}
+        return {"instance": self._settings.instance_id, "draining": True, "live_calls": len(self._live)}
+
+    async def run_forwarded(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A command another instance of the fleet sent here; errors go back as `CommandRefused`."""
+        try:
+            if op == "drain":
+                return await self.start_drain()
+            call_sid = args.get("call_sid", "")
+            if op == "hang_up":
+                return await self.hang_up(call_sid, here=True)
+            if op == "transfer":
+                return await self.transfer(call_sid, args.get("to", ""), here=True)
+            if op == "say":
+                return await self.say(call_sid, args.get("text", ""), here=True)
+        except OperationError as exc:
+            raise CommandRefused(exc.code, exc.message) from None
+        raise CommandRefused("unknown_command", f"no fleet command {op!r}")
 
     # ---- helpers ------------------------------------------------------------------
 
     async def _record(self, call_sid: str) -> CallRecord:
         if not isinstance(call_sid, str) or not _CALL_SID.fullmatch(call_sid):
             raise OperationError("bad_request", "'call_sid' must be a Twilio CallSid (CA + 32 characters)")
-        record = await self._registry.get(call_sid)
+        try:
+            record = await self._registry.get(call_sid)
+        except RegistryUnavailable as exc:
+            raise OperationError("unavailable", str(exc)) from None
         if record is None:
             raise OperationError("not_found", f"no call {call_sid}")
         return record
+
+    def _elsewhere(self, record: CallRecord) -> bool:
+        return self._fleet is not None and record.instance != self._settings.instance_id
+
+    async def _forward(self, instance: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        assert self._fleet is not None
+        timeout = self._settings.fleet_command_timeout_s
+        try:
+            with trio.move_on_after(timeout):
+                return await self._fleet.ask(instance, op, args)
+        except CommandRefused as exc:
+            code = exc.code if exc.code in OperationError.STATUS else "unavailable"
+            raise OperationError(code, exc.message) from None
+        except RegistryUnavailable as exc:
+            raise OperationError("unavailable", f"instance {instance} could not run {op}: {exc}") from None
+        raise OperationError("unavailable", f"instance {instance} did not answer {op} within {timeout:g} s")
 
     async def _active(self, call_sid: str) -> CallRecord:
         record = await self._record(call_sid)

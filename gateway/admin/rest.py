@@ -72,7 +72,14 @@ def admin_blueprint(settings: Settings, operations: CallOperations, bus: EventBu
 
     @admin.post("/drain")
     async def drain() -> Response:
-        return await _run(operations.start_drain(), status=202)
+        body = await _body(optional=True)
+        if isinstance(body, Response):
+            return body
+        return await _run(operations.start_drain(body.get("instance")), status=202)
+
+    @admin.get("/instances")
+    async def instances() -> Response:
+        return await _run(operations.list_instances(), key="instances")
 
     @admin.get("/openapi.json")
     async def openapi() -> Response:
@@ -91,11 +98,14 @@ def admin_blueprint(settings: Settings, operations: CallOperations, bus: EventBu
     return admin
 
 
-async def _body() -> dict[str, Any] | Response:
+async def _body(*, optional: bool = False) -> dict[str, Any] | Response:
     # Parsed from bytes: quart's get_json decodes the body as UTF-8 first and lets a
     # UnicodeDecodeError through as a 500 (found by make fuzz).
+    data = await request.get_data(as_text=False)
+    if optional and not data.strip():
+        return {}
     try:
-        body = orjson.loads(await request.get_data(as_text=False))
+        body = orjson.loads(data)
     except orjson.JSONDecodeError:
         body = None
     if not isinstance(body, dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import structlog
+import trio
 
 log = structlog.get_logger("gateway.calls.drain")
 
@@ -18,6 +19,7 @@ class Drain:
     def __init__(self) -> None:
         self.draining = False
         self.started_at: float | None = None
+        self.started = trio.Event()
 
     def start(self, trigger: str, live_calls: int, deadline_s: float | None = None) -> bool:
         """Stop taking calls; True the first time."""
@@ -25,6 +27,7 @@ class Drain:
             return False
         self.draining = True
         self.started_at = time.time()
+        self.started.set()
         log.info("gateway.draining", trigger=trigger, live_calls=live_calls, deadline_s=deadline_s)
         return True
 

@@ -41,6 +41,7 @@ class Event:
     call_sid: str | None = None
     direction: str | None = None
     ts: float = field(default_factory=time.time)
+    instance: str = ""  # the instance whose call it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +79,14 @@ class Subscriber:
 
 
 class EventBus:
-    def __init__(self) -> None:
+    """`publish` takes this instance's events: to its subscribers, and to `relay` (in a fleet,
+    the other instances); `deliver` takes another instance's, for this one's subscribers."""
+
+    def __init__(self, instance: str = "") -> None:
         self._subscribers: set[Subscriber] = set()
         self._ids = itertools.count(1)
+        self._instance = instance
+        self.relay: Callable[[Event], None] | None = None
         self.published = 0
 
     def __len__(self) -> int:
@@ -109,9 +115,14 @@ class EventBus:
         direction: str | None = None,
     ) -> None:
         self.published += 1
-        if not self._subscribers:
+        if not self._subscribers and self.relay is None:
             return
-        event = Event(topic, data, call_sid, direction)
+        event = Event(topic, data, call_sid, direction, instance=self._instance)
+        if self.relay is not None:
+            self.relay(event)
+        self.deliver(event)
+
+    def deliver(self, event: Event) -> None:
         for subscriber in self._subscribers:
             if not subscriber.outbox.closed:
                 subscriber.offer(event)

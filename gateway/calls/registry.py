@@ -1,7 +1,8 @@
 """The call registry: every call's state, for operators and the admin API.
 
-In memory, behind the `CallRegistry` protocol (async, so a Redis-backed registry shared
-by a fleet can implement it later). States:
+In memory for one process, behind the `CallRegistry` protocol; a fleet's registry in Redis
+(`gateway.fleet.registry`) implements the same protocol and raises `RegistryUnavailable`
+when Redis cannot be reached. States:
 
     ringing     an outbound call placed through Twilio, not answered yet
     connecting  Twilio fetched our TwiML; the media stream is not up yet
@@ -51,6 +52,11 @@ class CallRecord:
         data = dataclasses.asdict(self)
         data["state"] = self.state.value
         return data
+
+
+class RegistryUnavailable(Exception):
+    """The shared registry (Redis, in a fleet) could not be reached; the message says why.
+    Calls go on without their records being written; operators get a 503."""
 
 
 class CallRegistry(Protocol):

@@ -136,6 +136,13 @@ EVENTS: dict[str, EventSpec] = {
         {"direction": ("str", "Twilio's Direction field (inbound, outbound-api...)")},
         context=("call_sid",),
     ),
+    "call.resume": EventSpec(
+        "info",
+        "Twilio asked what follows a stream that ended (the <Connect action>): a new stream if "
+        "the call is being moved, else a hang-up.",
+        {"moving": ("bool", "a new stream was answered")},
+        context=("call_sid",),
+    ),
     "call.declined": EventSpec(
         "info",
         "A call was answered with a polite refusal instead of a stream.",
@@ -277,19 +284,22 @@ EVENTS: dict[str, EventSpec] = {
     ),
     "call.summary": EventSpec(
         "info",
-        "Exactly one per call, whatever ended it.",
+        "Exactly one per call's stream, whatever ended it (a call moved between instances has one "
+        "per stream, tied by its call_sid).",
         {
             "account_sid": ("str", "Twilio AccountSid"),
             "direction": ("str", "inbound or outbound"),
             "from": ("str", "caller number (masked unless GATEWAY_LOG_PHONE_NUMBERS=full)"),
             "to": ("str", "called number (masked likewise)"),
+            "moved_from": ("str", "the instance this stream's call was moved from (a fleet's drain)"),
             "started_at": ("str", "ISO 8601 UTC"),
             "ended_at": ("str", "ISO 8601 UTC"),
             "duration_s": ("num", "seconds"),
             "end_reason": (
                 "str",
                 "twilio_stop, twilio_closed, twilio_protocol_error, twilio_silent, ai_unavailable, ai_error, "
-                "ai_hangup, transferred, shutdown, operator_hangup, internal_error",
+                "ai_hangup, transferred, shutdown, operator_hangup, internal_error, moved (the call goes on "
+                "on another instance)",
             ),
             "end_detail": ("str", "the reason in words"),
             "close_code": ("int", "WebSocket close code sent to Twilio"),
@@ -365,6 +375,21 @@ EVENTS: dict[str, EventSpec] = {
         "info",
         "A new AI session was given the conversation so far.",
         {"turns": ("int", "items replayed")},
+        context=IN_ACTOR,
+    ),
+    "call.moving": EventSpec(
+        "info",
+        "A draining instance closes the call's stream (1000) for another instance to carry it on.",
+        {
+            "turns": ("int", "conversation turns saved for the next instance"),
+            "forced": ("bool", "the move deadline passed before a turn boundary"),
+        },
+        context=IN_ACTOR,
+    ),
+    "call.move_failed": EventSpec(
+        "warning",
+        "A call could not be moved (its conversation could not be saved); it stays here.",
+        {"reason": ("str", "why")},
         context=IN_ACTOR,
     ),
     "ai.recycling": EventSpec(
@@ -459,6 +484,67 @@ EVENTS: dict[str, EventSpec] = {
         "An admin client sent nothing for too long (closed 4408).",
         {"idle_seconds": ("num", "the limit")},
     ),
+    # ---- the fleet (GATEWAY_REDIS_URL) ----------------------------------------------
+    "fleet.redis_down": EventSpec(
+        "warning",
+        "Redis stopped answering (once per outage): live calls go on, fleet features answer 503.",
+        {"detail": ("str", "the command that failed and why")},
+    ),
+    "fleet.redis_up": EventSpec("info", "Redis answers again after an outage."),
+    "fleet.record_lost": EventSpec(
+        "warning",
+        "A call record could not be read or written in Redis; the call went on without it.",
+        {"operation": ("str", "read, put or update"), "detail": ("str", "why")},
+        context=("call_sid",),
+    ),
+    "fleet.stream_unguarded": EventSpec(
+        "warning",
+        "A media stream was admitted on this instance's checks alone: Redis could not be asked "
+        "whether its token or call is in use elsewhere.",
+        {"detail": ("str", "why")},
+        context=("call_sid",),
+    ),
+    "fleet.no_move_target": EventSpec(
+        "warning",
+        "A drain began and no other instance serves: the live calls stay here and drain.",
+        {"live_calls": ("int", "calls that stay")},
+    ),
+    "fleet.bad_message": EventSpec(
+        "warning",
+        "A message on a fleet channel was not what an instance sends; it was ignored.",
+        {"channel": ("str", "the Redis channel"), "detail": ("str", "what was wrong")},
+    ),
+    "fleet.command_failed": EventSpec(
+        "error",
+        "A command another instance sent failed here with an unexpected error; it was answered "
+        "as unavailable.",
+        {"op": ("str", "the command")},
+        exception=True,
+    ),
+    # ---- the parent of workers (gateway run --workers N) ----------------------------
+    "workers.starting": EventSpec(
+        "info",
+        "The parent reserved the port and starts its workers.",
+        {"workers": ("int", "how many"), "listen": ("str", "host:port they share")},
+    ),
+    "workers.started": EventSpec(
+        "info", "A worker process started.", {"worker": ("int", "its index"), "pid": ("int", "its pid")}
+    ),
+    "workers.exited": EventSpec(
+        "warning",
+        "A worker exited while serving; it is started again after a back-off.",
+        {
+            "worker": ("int", "its index"),
+            "returncode": ("int", "exit status (negative: the signal that ended it)"),
+            "restart_in_s": ("num", "back-off before the restart"),
+        },
+    ),
+    "workers.signal": EventSpec(
+        "info",
+        "The parent got SIGTERM or SIGINT and forwarded it to its workers (they drain).",
+        {"signal": ("str", "SIGTERM or SIGINT"), "workers": ("int", "workers it reached")},
+    ),
+    "workers.stopped": EventSpec("info", "Every worker has exited; so does the parent."),
     # ---- the embedded local agent (GATEWAY_AI_PROVIDER=local) -----------------------
     "local_agent.listening": EventSpec(
         "info", "The local agent serves on loopback.", {"url": ("str", "its WebSocket URL")}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -99,6 +100,10 @@ class GatewayMetrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def watch_fleet(self, figures: Callable[[], FleetFigures]) -> None:
+        """In a fleet: whether Redis answers, and what its outages cost, read at scrape time."""
+        self.registry.register(FleetCollector(figures))
+
     def on_call_event(self, topic: str, data: Mapping[str, Any], direction: str) -> None:
         """A call's event on its way to the bus (see `actors.events`)."""
         if topic == "ai.session":
@@ -113,6 +118,34 @@ class GatewayMetrics:
     def call_ended(self, supervisor: CallSupervisor) -> None:
         """Fold an ended call's counters into the totals; call it as the call leaves `LiveCalls`."""
         self.live.fold(supervisor.counters())
+
+
+@dataclass(frozen=True, slots=True)
+class FleetFigures:
+    redis_up: bool
+    records_lost: int  # call record reads and writes that could not reach Redis
+    events_dropped: int  # call events not relayed to the other instances
+    streams_unguarded: int  # streams admitted without the fleet-wide checks
+
+
+class FleetCollector(Collector):
+    def __init__(self, figures: Callable[[], FleetFigures]) -> None:
+        self._figures = figures
+
+    def collect(self) -> Iterator[Metric]:
+        now = self._figures()
+        yield GaugeMetricFamily(
+            "gateway_fleet_redis_up", "1 while Redis answers, 0 during an outage", now.redis_up
+        )
+        for name, text, value in (
+            ("gateway_fleet_records_lost", "Call record reads and writes lost to Redis outages",
+             now.records_lost),
+            ("gateway_fleet_events_dropped", "Call events not relayed to the other instances",
+             now.events_dropped),
+            ("gateway_fleet_streams_unguarded", "Streams admitted without the fleet-wide checks (Redis down)",
+             now.streams_unguarded),
+        ):  # fmt: skip
+            yield CounterMetricFamily(name, text, value)
 
 
 class LiveCallCollector(Collector):

@@ -36,19 +36,23 @@ async def serve(
     *,
     stop: trio.Event | None = None,
     handle_signals: bool = True,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the gateway until `stop` is set (or SIGINT/SIGTERM) and the drain is over;
     `task_status` gets the running Gateway."""
     stop = trio.Event() if stop is None else stop
     hurry = trio.Event()  # a second signal: end the remaining calls now
-    listener = listen(settings.host, settings.port)
+    listener = listen(settings.host, settings.port, reuse_port=reuse_port)
     settings = settings.bound_to(listener.getsockname()[1])
     async with trio.open_nursery() as services, httpx2.AsyncClient(timeout=10) as http:
         if handle_signals:
             services.start_soon(follow_signals, stop, hurry)
         connector = await ai_connector(settings, services)
         gateway = Gateway(settings, connector, twilio_rest(settings, http))
+        if gateway.fleet is not None:
+            await services.start(gateway.fleet.run)
+            services.start_soon(gateway.move_calls_on_drain)
         services.start_soon(gateway.publish_metrics)
         services.start_soon(gateway.load.run)
         hypercorn_stop = trio.Event()
@@ -73,6 +77,8 @@ async def serve(
                 await drain_calls(gateway, settings.drain_seconds, hurry)
                 hypercorn_stop.set()
             connections.cancel_scope.cancel()  # streams that never became calls
+        if gateway.fleet is not None:
+            await gateway.fleet.leave()
         services.cancel_scope.cancel()
     log.info("gateway.stopped")
 

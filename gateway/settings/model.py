@@ -88,6 +88,10 @@ class Settings:
     admin_outbox_events: int
     admin_max_message_bytes: int
     registry_retention_s: float
+    redis_url: Secret  # may carry a password
+    fleet_heartbeat_s: float
+    fleet_command_timeout_s: float
+    fleet_move_deadline_s: float
     max_calls: int
     drain_seconds: float
     max_connections: int

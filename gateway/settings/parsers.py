@@ -110,6 +110,14 @@ def secret(value: Any) -> Secret:
     return Secret(text(value))
 
 
+def redis_url(value: Any) -> Secret:
+    """A Redis URL (kept secret: it may carry a password), or empty for no fleet."""
+    given = text(value)
+    if given and urlsplit(given).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return Secret(given)
+
+
 def secret_key(minimum: int) -> Callable[[Any], Secret]:
     def parse(value: Any) -> Secret:
         given = text(value)

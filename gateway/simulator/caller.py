@@ -19,9 +19,7 @@ import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
-from xml.etree import ElementTree
 
-import httpx2
 import numpy as np
 import orjson
 import trio
@@ -37,15 +35,21 @@ from gateway.simulator.outbound import (
     check_outbound,
 )
 from gateway.simulator.playback import TwilioPlayback
+from gateway.simulator.twiml_client import (
+    CallParty,
+    ConnectStream,
+    SimulationError,
+    follow_action,
+    parse_connect_stream,
+    voice_webhook,
+)
 from gateway.twilio.signature import compute_signature
+
+__all__ = ["CallReport", "CallScript", "SimulationError", "parse_connect_stream", "simulate_call"]
 
 FRAME_MS = 20
 FRAME_BYTES = 160
 SILENT_FRAME = bytes([ULAW_SILENCE]) * FRAME_BYTES
-
-
-class SimulationError(Exception):
-    """The call could not be set up (webhook refused, TwiML unusable, stream refused)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class CallReport:
     violations: list[Violation] = field(default_factory=list)
     close_code: int | None = None
     close_reason: str = ""
+    moves: int = 0  # streams the gateway closed for the call to go on in a new one
+    move_gaps_ms: list[float] = field(default_factory=list)  # stream closed -> next one started
     heard: bytes = b""
 
     @property
@@ -114,90 +120,79 @@ async def simulate_call(
     called: str = "+15005550001",
     call_sid: str | None = None,
     direction: str = "inbound",
+    action_base: str | None = None,
 ) -> CallReport:
     """Place one simulated call; raise `SimulationError` if it cannot be set up.
 
     An outbound call placed by the gateway is played by passing the CallSid Twilio gave it
     and `direction="outbound-api"`: Twilio then fetches the voice webhook once answered.
+    When the gateway closes a stream (1000) of a call the script has not finished and the
+    TwiML had `<Connect action>`, the call follows it as Twilio does: the action URL is
+    requested (at `action_base` instead of its own origin when given: the instance a load
+    balancer would pick) and the call goes on in the stream it answers with.
     """
     report = CallReport(call_sid=call_sid or "CA" + secrets.token_hex(16))
-    stream_url, parameters = await _webhook(
-        gateway_url,
-        auth_token,
-        account_sid,
-        report.call_sid,
-        caller=caller,
-        called=called,
-        direction=direction,
-    )
-    report.stream_url = stream_url
+    party = CallParty(report.call_sid, account_sid, caller, called, direction)
+    first = await voice_webhook(gateway_url, auth_token, party)
+    report.stream_url = first.url
+    connect: ConnectStream | None = first
     answered = trio.current_time()
     await trio.sleep(script.stream_delay_ms / 1000)
-    signature = compute_signature(auth_token, stream_url)
-    try:
-        async with trio_websocket.open_websocket_url(
-            stream_url, extra_headers=[(b"X-Twilio-Signature", signature.encode())], connect_timeout=10
-        ) as connection:
-            stream = _Stream(
-                connection, report=report, account_sid=account_sid, parameters=parameters, script=script
-            )
-            await stream.run()
-            if stream.first_audio is not None:
-                report.first_audio_ms = (stream.first_audio - answered) * 1000
-    except trio_websocket.ConnectionRejected as exc:
-        raise SimulationError(f"stream upgrade refused with HTTP {exc.status_code}: {exc.body!r}") from None
-    except trio_websocket.HandshakeError as exc:
-        raise SimulationError(f"cannot open the stream at {stream_url}: {exc!r}") from None
+    stream: _Stream | None = None
+    while connect is not None:
+        stream = await _run_leg(
+            stream, connect, auth_token, report=report, account_sid=account_sid, script=script
+        )
+        if not stream.moved() or connect.action is None:
+            break
+        stream.closed_at = trio.current_time()
+        connect = await follow_action(_at(connect.action, action_base), auth_token, party)
+    if stream is not None and not stream.ended:
+        await stream.end()  # closed for a move that did not happen: Twilio hung up
+    if stream is not None and stream.first_audio is not None:
+        report.first_audio_ms = (stream.first_audio - answered) * 1000
     return report
 
 
-async def _webhook(
-    gateway_url: str,
+async def _run_leg(
+    stream: _Stream | None,
+    connect: ConnectStream,
     auth_token: str,
-    account_sid: str,
-    call_sid: str,
     *,
-    caller: str,
-    called: str,
-    direction: str,
-) -> tuple[str, dict[str, str]]:
-    url = gateway_url.rstrip("/") + "/twilio/voice"
-    form = {
-        "CallSid": call_sid,
-        "AccountSid": account_sid,
-        "From": caller,
-        "To": called,
-        "Caller": caller,
-        "Called": called,
-        "CallStatus": "ringing" if direction == "inbound" else "in-progress",
-        "Direction": direction,
-        "ApiVersion": "2010-04-01",
-    }
-    signature = compute_signature(auth_token, url, {name: [value] for name, value in form.items()})
+    report: CallReport,
+    account_sid: str,
+    script: CallScript,
+) -> _Stream:
+    """One media stream of the call: opened, played until it ends, and, unless the gateway
+    closed it for a move, the call hung up."""
+    signature = compute_signature(auth_token, connect.url)
     try:
-        async with httpx2.AsyncClient(timeout=15) as client:
-            response = await client.post(url, data=form, headers={"X-Twilio-Signature": signature})
-    except httpx2.HTTPError as exc:
-        raise SimulationError(f"voice webhook {url} unreachable: {exc!r}") from None
-    if response.status_code != 200:
-        raise SimulationError(f"voice webhook answered HTTP {response.status_code}: {response.text.strip()}")
-    return parse_connect_stream(response.text)
+        async with trio_websocket.open_websocket_url(
+            connect.url, extra_headers=[(b"X-Twilio-Signature", signature.encode())], connect_timeout=10
+        ) as connection:
+            if stream is None:
+                stream = _Stream(
+                    connection, report=report, account_sid=account_sid, parameters=connect.parameters,
+                    script=script,
+                )  # fmt: skip
+            else:
+                stream.switch(connection, connect.parameters)
+            await stream.run()
+            if not (stream.moved() and connect.action):
+                await stream.end()
+    except trio_websocket.ConnectionRejected as exc:
+        raise SimulationError(f"stream upgrade refused with HTTP {exc.status_code}: {exc.body!r}") from None
+    except trio_websocket.HandshakeError as exc:
+        raise SimulationError(f"cannot open the stream at {connect.url}: {exc!r}") from None
+    return stream
 
 
-def parse_connect_stream(twiml: str) -> tuple[str, dict[str, str]]:
-    """The `<Connect><Stream url>` of a TwiML answer and its `<Parameter>`s."""
-    try:
-        root = ElementTree.fromstring(twiml)
-    except ElementTree.ParseError as exc:
-        raise SimulationError(f"TwiML is not XML: {exc}") from None
-    stream = root.find("./Connect/Stream")
-    if root.tag != "Response" or stream is None or not stream.get("url"):
-        raise SimulationError(f"TwiML has no <Connect><Stream url>: {twiml[:200]}")
-    url = stream.get("url", "")
-    if "?" in url:
-        raise SimulationError("Twilio drops query strings from <Stream url>; the URL carries one")
-    parameters = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
-    return url, parameters
+def _at(url: str, base: str | None) -> str:
+    """`url` with its scheme and host replaced by `base`'s."""
+    if base is None:
+        return url
+    path = url.split("://", 1)[1].partition("/")[2]
+    return base.rstrip("/") + "/" + path
 
 
 class _Stream:
@@ -224,6 +219,8 @@ class _Stream:
         self._spoke_until_ms = 0.0
         self._started = 0.0
         self.first_audio: float | None = None  # trio clock time the first assistant byte played
+        self.ended = False
+        self.closed_at: float | None = None  # when the gateway closed the last stream for a move
         self._queue_changed = trio.Event()
         report.stream_sid = "MZ" + secrets.token_hex(16)
 
@@ -231,7 +228,8 @@ class _Stream:
         return (trio.current_time() - self._started) * 1000
 
     async def run(self) -> None:
-        self._started = trio.current_time()
+        """One stream of the call, until it ends (the script's end, or the gateway's close)."""
+        self._started = self._started or trio.current_time()
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send_event(
             "start",
@@ -244,11 +242,30 @@ class _Stream:
                 "customParameters": self._parameters,
             },
         )
+        if self.closed_at is not None:  # the caller's gap: the old stream closed -> this one started
+            self._report.move_gaps_ms.append((trio.current_time() - self.closed_at) * 1000)
+            self.closed_at = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._listen, nursery.cancel_scope)
             nursery.start_soon(self._echo_on_time)
             await self._talk()
             nursery.cancel_scope.cancel()
+
+    def moved(self) -> bool:
+        """The gateway closed the stream normally while the caller was still on the line."""
+        return self._report.close_code == 1000 and self._phase is not _Phase.DONE
+
+    def switch(self, connection: trio_websocket.WebSocketConnection, parameters: dict[str, str]) -> None:
+        """Carry on in a new stream: Twilio's buffer of the old one is gone with it."""
+        self._ws, self._parameters, self._sequence = connection, parameters, 0
+        self._playback.clear(self._now_ms())
+        report = self._report
+        report.stream_sid, report.close_code, report.close_reason = "MZ" + secrets.token_hex(16), None, ""
+        report.moves += 1
+
+    async def end(self) -> None:
+        """Hang up (unless the gateway ended the call) and settle the report."""
+        self.ended = True
         await self._hang_up()
         self._finish()
 

@@ -9,13 +9,16 @@ Admission, in order, each failure logged with its reason:
 1. the upgrade's `X-Twilio-Signature` must sign the public ws(s):// stream URL; otherwise
    HTTP 403 before the upgrade is accepted (Twilio logs 31920);
 2. `start` must arrive within a bounded time (`connected` may precede it);
-3. `start.customParameters.token` must redeem a one-time token minted for this CallSid.
+3. `start.customParameters.token` must redeem a one-time token minted for this CallSid;
+4. in a fleet, the token must not have been redeemed on another instance, and the call
+   must have no live stream elsewhere (`StreamGuard`).
 Failures after the upgrade close with 1008 (policy), or with the code of the protocol
 error that caused them. Then the call runs under its own supervisor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -24,11 +27,14 @@ import trio
 
 from actors.errors import CloseCode, RemoteProtocolError
 from actors.message_socket import MessageSocket, SocketClosed
+from actors.messages import EndReason
 from actors.supervisor import CallSupervisor
 from actors.twilio_media import Start, TwilioMediaProtocol
+from gateway.calls.handoff import Handoff, Handoffs
 from gateway.calls.ledger import CallLedger
 from gateway.calls.live import LiveCalls
-from gateway.calls.registry import CallRecord
+from gateway.calls.registry import CallRecord, RegistryUnavailable
+from gateway.calls.stream_guard import StreamGuard
 from gateway.net.transport import RawSocketTransport
 from gateway.net.websocket import LeanWebSocket
 from gateway.net.ws_server import Upgrade, read_upgrade
@@ -43,7 +49,9 @@ MAX_MESSAGE_BYTES = 1 << 20  # a Twilio media message is about 400 bytes
 LEDGER_SECONDS = 5.0  # the longest a call's end may wait for its record to be written
 
 
-NewCall = Callable[[Start, MessageSocket, TwilioMediaProtocol, CallRecord | None], CallSupervisor]
+NewCall = Callable[
+    [Start, MessageSocket, TwilioMediaProtocol, CallRecord | None, Handoff | None], CallSupervisor
+]
 
 
 class MediaEndpoint:
@@ -58,8 +66,12 @@ class MediaEndpoint:
         ledger: CallLedger,
         metrics: GatewayMetrics,
         new_call: NewCall,
+        guard: StreamGuard | None = None,
+        handoffs: Handoffs | None = None,
     ) -> None:
         self._settings = settings
+        self._guard = guard
+        self._handoffs = handoffs
         self._tokens = tokens
         self._calls = calls
         self._ledger = ledger
@@ -95,7 +107,7 @@ class MediaEndpoint:
             return
         sid = start.call_sid
         record = await self._ledger.record(sid)
-        supervisor = self._new_call(start, socket, protocol, record)
+        supervisor = self._new_call(start, socket, protocol, record, await self._take_handoff(sid))
         self._calls.add(supervisor)
         end_reason = "cancelled"
         try:  # from here on the call leaves the live table whatever happens
@@ -107,7 +119,9 @@ class MediaEndpoint:
             self._metrics.call_ended(supervisor)  # before leaving LiveCalls: counted exactly once
             self._calls.remove(supervisor)
             with trio.move_on_after(LEDGER_SECONDS, shield=True):
-                await self._ledger.ended(sid, end_reason)
+                if end_reason != EndReason.MOVED:  # a moved call: its next instance takes the record
+                    await self._ledger.ended(sid, end_reason)
+                await self._release(start)
 
     def _check_signature(self, upgrade: Upgrade) -> str | None:
         signatures = upgrade.header("X-Twilio-Signature")
@@ -144,7 +158,28 @@ class MediaEndpoint:
             reason = "missing stream token" if not token else f"stream token {redemption.value}"
             await _refuse(socket, reason, CloseCode.POLICY_VIOLATION, call_sid=start.call_sid)
             return None
+        if self._guard is not None:
+            nonce, expires_at = StreamTokens.nonce(token)
+            refusal = await self._guard.admit(start.call_sid, start.stream_sid, nonce, expires_at)
+            if refusal is not None:
+                await _refuse(socket, refusal, CloseCode.POLICY_VIOLATION, call_sid=start.call_sid)
+                return None
         return start
+
+    async def _take_handoff(self, call_sid: str) -> Handoff | None:
+        """The conversation of a call moved here, if it was; without Redis, a fresh start."""
+        if self._handoffs is None:
+            return None
+        try:
+            return await self._handoffs.take(call_sid)
+        except RegistryUnavailable:
+            return None
+
+    async def _release(self, start: Start) -> None:
+        if self._guard is None:
+            return
+        with contextlib.suppress(RegistryUnavailable):  # else it lapses a few heartbeats later
+            await self._guard.release(start.call_sid, start.stream_sid)
 
 
 async def _receive_start(socket: MessageSocket, protocol: TwilioMediaProtocol) -> Start:

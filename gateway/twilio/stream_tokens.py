@@ -11,7 +11,8 @@ and its media stream are two unrelated connections from different Twilio address
 no load-balancer affinity can bring them to the same process; with a shared key, any
 replica can admit the stream. Each process remembers the nonces it has redeemed until
 they expire, however many there are, so a token works once per process (and the upgrade
-must also carry Twilio's signature). A token presented with the wrong CallSid is burnt
+must also carry Twilio's signature); a fleet also claims each nonce in Redis, so a token
+works once in the fleet. A token presented with the wrong CallSid is burnt
 when it was minted here.
 """
 
@@ -97,6 +98,13 @@ class StreamTokens:
         if self._clock() >= expiry:
             return Redemption.EXPIRED
         return Redemption.ACCEPTED
+
+    @staticmethod
+    def nonce(token: str) -> tuple[str, float]:
+        """The nonce of a well-formed token and its expiry (Unix time), to refuse its reuse on
+        other replicas too (`gateway.fleet.streams`)."""
+        _, expires, nonce, _ = token.split(".")
+        return nonce, int(expires) / 1000
 
     def _remember(self, nonce: str, expiry: float) -> None:
         # Never forgotten before it expires, or a flood of calls would reopen the replay

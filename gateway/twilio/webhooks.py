@@ -9,6 +9,13 @@ that declines politely.
 
 `POST /twilio/status` takes the status callbacks of outbound calls (signed the same way)
 and keeps their records.
+
+In a fleet the `<Connect>` carries `action="{public}/twilio/resume"`: when a stream ends,
+Twilio asks there (any instance) what comes next. A call being moved (its handoff
+waits in Redis) gets a new `<Connect><Stream>` with a fresh token; any other call,
+`<Hangup/>`, so a stream the gateway ends still ends the call. When Redis cannot be
+asked, the call gets a new stream too (a fresh session, greeting again): a call is
+never dropped for want of Redis.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import structlog
 from quart import Blueprint, Response, request
 
 from gateway.calls.admission import Admission
-from gateway.calls.ledger import CallLedger
+from gateway.calls.handoff import Handoffs
+from gateway.calls.ledger import FINAL_STATUSES, CallLedger
+from gateway.calls.registry import RegistryUnavailable
 from gateway.observability.metrics import GatewayMetrics
 from gateway.settings import Settings
 from gateway.twilio import twiml
@@ -43,9 +52,11 @@ def twilio_blueprint(
     metrics: GatewayMetrics,
     *,
     on_call: Callable[[str], None] | None = None,
+    handoffs: Handoffs | None = None,
 ) -> Blueprint:
     """The webhook routes; `on_call(call_sid)` runs for each accepted voice webhook (pre-warm)."""
     app = Blueprint("twilio", __name__, url_prefix="/twilio")
+    action = settings.public_url + "/twilio/resume" if handoffs is not None else None
 
     @app.post("/voice")
     async def twilio_voice() -> Response:
@@ -78,7 +89,22 @@ def twilio_blueprint(
             on_call(call_sid)
         await ledger.answered(call_sid, form)
         log.info("call.webhook", call_sid=call_sid, direction=form.get("Direction", ""))
-        return _twiml(twiml.connect_stream(settings.stream_url, {"token": token}))
+        return _twiml(twiml.connect_stream(settings.stream_url, {"token": token}, action))
+
+    @app.post("/resume")
+    async def twilio_resume() -> Response:
+        form, refusal = await _signed_form(settings)
+        if refusal is not None:
+            return refusal
+        call_sid = form.get("CallSid", "")
+        if handoffs is None or not _CALL_SID.fullmatch(call_sid):
+            return _twiml(twiml.hang_up())
+        moving = await _moving(handoffs, call_sid, form.get("CallStatus", ""))
+        log.info("call.resume", call_sid=call_sid, moving=moving)
+        if not moving:
+            return _twiml(twiml.hang_up())
+        token = tokens.mint(call_sid)
+        return _twiml(twiml.connect_stream(settings.stream_url, {"token": token}, action))
 
     @app.post("/status")
     async def twilio_status() -> Response:
@@ -90,6 +116,16 @@ def twilio_blueprint(
         return Response("", 204)
 
     return app
+
+
+async def _moving(handoffs: Handoffs, call_sid: str, status: str) -> bool:
+    """Whether the call goes on in a new stream (it is being moved, or Redis cannot say)."""
+    if status in FINAL_STATUSES:
+        return False  # the caller hung up while the stream was ending
+    try:
+        return await handoffs.waiting(call_sid)
+    except RegistryUnavailable:
+        return True
 
 
 async def _signed_form(settings: Settings) -> tuple[dict[str, str], Response | None]:

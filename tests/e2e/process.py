@@ -22,10 +22,10 @@ secret_watch.watch(API_KEY)
 
 
 class GatewayProcess:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--config", "config/default.toml"],
+            [sys.executable, "-m", "gateway", "run", "--config", "config/default.toml", *args],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

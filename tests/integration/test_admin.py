@@ -397,7 +397,7 @@ class TestDrain:
             drain = await admin(gateway.settings, "POST", "/admin/drain")
             webhook = await inbound_webhook(gateway.settings)
             originate = await admin(gateway.settings, "POST", "/admin/calls", {"to": "+15551230000"})
-        assert drain.json() == {"draining": True, "live_calls": 0}
+        assert drain.json() == {"instance": gateway.settings.instance_id, "draining": True, "live_calls": 0}
         assert "<Say>" in webhook.text
         assert "<Hangup/>" in webhook.text
         assert originate.status_code == 503

@@ -1,7 +1,7 @@
 """The tree stays the architecture: dependencies point down, modules stay small.
 
-Layers, lowest first: actors; settings, net and calls; observability and ai; twilio;
-admin and simulator; process (the composition root) and the CLI. A module imports only
+Layers, lowest first: actors; settings, net and calls; observability, ai and fleet;
+twilio; admin and simulator; process (the composition root) and the CLI. A module imports only
 from its own subsystem and the layers below it.
 """
 
@@ -20,8 +20,9 @@ MAY_IMPORT = {
     "calls": set(),
     "observability": {"calls", "settings"},
     "ai": {"net", "settings"},
+    "fleet": {"calls", "settings"},
     "twilio": {"calls", "net", "observability", "settings"},
-    "admin": {"calls", "settings", "twilio"},
+    "admin": {"calls", "fleet", "settings", "twilio"},
     "simulator": {"net", "settings", "twilio"},
 }
 LONG_DATA_TABLES = {"gateway/observability/log_schema.py"}
