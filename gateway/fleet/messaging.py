@@ -116,6 +116,8 @@ class FleetMessenger:
                         self._on_message(str(message["channel"]), message["data"], nursery)
             except* (coredis.exceptions.RedisError, OSError, anyio.ClosedResourceError):
                 pass  # the link logs Redis going down; we subscribe again below
+            except* Exception:  # a barrier: whatever else broke, calls never notice
+                log.exception("fleet.task_failed", task="listen")
             self.listening = False
             await trio.sleep(RESUBSCRIBE_SECONDS)
 
@@ -182,16 +184,28 @@ class FleetMessenger:
             batch = [await self._outbox.receive()]
             while len(batch) < BATCH_EVENTS and len(self._outbox):
                 batch.append(self._outbox.receive_nowait())
+            payloads = [payload for event in batch if (payload := self._encode(event)) is not None]
             try:
-                await self._link.do(partial(self._publish, batch=batch), "publishing events")
-            except FleetUnavailable:
-                self.events_lost += len(batch)
+                await self._link.do(partial(self._publish, payloads=payloads), "publishing events")
+            except* FleetUnavailable:
+                self.events_lost += len(payloads)
+                await trio.sleep(RESUBSCRIBE_SECONDS)
+            except* Exception:  # a barrier: whatever else broke, calls never notice
+                self.events_lost += len(payloads)
+                log.exception("fleet.task_failed", task="publish_events")
                 await trio.sleep(RESUBSCRIBE_SECONDS)
 
-    async def _publish(self, client: Client, *, batch: list[Event]) -> None:
+    def _encode(self, event: Event) -> str | None:
+        try:
+            return _event_json(event, self._instance)
+        except TypeError:  # data orjson cannot write (a non-str key, a huge int): counted, dropped
+            self.events_lost += 1
+            return None
+
+    async def _publish(self, client: Client, *, payloads: list[str]) -> None:
         async with client.pipeline(transaction=False) as pipe:
-            for event in batch:
-                pipe.publish(keys.EVENTS, _event_json(event, self._instance))
+            for payload in payloads:
+                pipe.publish(keys.EVENTS, payload)
 
 
 def _event_json(event: Event, instance: str) -> str:

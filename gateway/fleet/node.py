@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 
+import structlog
 import trio
 
 from gateway.calls.drain import Drain
@@ -24,6 +25,8 @@ from gateway.fleet.messaging import FleetMessenger
 from gateway.fleet.registry import RedisRegistry
 from gateway.fleet.streams import FleetStreamGuard
 from gateway.settings import Settings
+
+log = structlog.get_logger("gateway.fleet")
 
 HEARTBEATS_TO_EXPIRE = 5
 LEAVE_SECONDS = 1.0
@@ -79,4 +82,7 @@ class Fleet:
     async def _beat_forever(self) -> None:
         while True:
             await trio.sleep(self.heartbeat_s)
-            await self.beat()
+            try:
+                await self.beat()
+            except* Exception:  # a barrier: whatever else broke, calls never notice
+                log.exception("fleet.task_failed", task="heartbeat")

@@ -63,7 +63,7 @@ class FleetStreamGuard:
 
     async def refresh(self, streams: Iterable[tuple[str, str]]) -> None:
         """Keep the locks of this instance's live streams (call, stream) from lapsing; a lock
-        that lapsed while Redis was away is taken again (the stream is live here)."""
+        that lapsed while Redis was away is taken again, unless another instance holds it."""
         held = list(streams)
         if held:
             await self._link.do(lambda client: self._refresh_all(client, held), "refreshing stream locks")
@@ -84,9 +84,8 @@ class FleetStreamGuard:
         return str(held) if held else None
 
     async def _refresh_all(self, client: Client, held: list[tuple[str, str]]) -> None:
-        async with client.pipeline(transaction=False) as pipe:
-            for call_sid, stream_sid in held:
-                pipe.set(keys.stream(call_sid), self._holder(stream_sid), px=int(self._ttl_ms))
+        for call_sid, stream_sid in held:  # never over another instance's lock (a moved call)
+            await self._take([keys.stream(call_sid)], [self._holder(stream_sid), self._ttl_ms])
 
     def _holder(self, stream_sid: str) -> str:
         return f"{self._instance} {stream_sid}"

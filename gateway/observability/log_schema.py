@@ -514,6 +514,13 @@ EVENTS: dict[str, EventSpec] = {
         "A message on a fleet channel was not what an instance sends; it was ignored.",
         {"channel": ("str", "the Redis channel"), "detail": ("str", "what was wrong")},
     ),
+    "fleet.task_failed": EventSpec(
+        "error",
+        "A fleet task (listen, publish_events, heartbeat) failed unexpectedly; it carries on "
+        "after a pause and no call is affected.",
+        {"task": ("str", "which")},
+        exception=True,
+    ),
     "fleet.command_failed": EventSpec(
         "error",
         "A command another instance sent failed here with an unexpected error; it was answered "

@@ -107,11 +107,12 @@ class MediaEndpoint:
             return
         sid = start.call_sid
         record = await self._ledger.record(sid)
-        supervisor = self._new_call(start, socket, protocol, record, await self._take_handoff(sid))
+        handoff = await self._take_handoff(sid)
+        supervisor = self._new_call(start, socket, protocol, record, handoff)
         self._calls.add(supervisor)
         end_reason = "cancelled"
         try:  # from here on the call leaves the live table whatever happens
-            if record is not None and record.answered_at is not None:
+            if record is not None and record.answered_at is not None and handoff is None:
                 self._metrics.call_setup.observe(max(0.0, time.time() - record.answered_at))
             await self._ledger.live(sid, start.stream_sid)
             end_reason = (await supervisor.run()).end.reason.value

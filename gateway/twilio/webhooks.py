@@ -14,8 +14,9 @@ In a fleet the `<Connect>` carries `action="{public}/twilio/resume"`: when a str
 Twilio asks there (any instance) what comes next. A call being moved (its handoff
 waits in Redis) gets a new `<Connect><Stream>` with a fresh token; any other call,
 `<Hangup/>`, so a stream the gateway ends still ends the call. When Redis cannot be
-asked, the call gets a new stream too (a fresh session, greeting again): a call is
-never dropped for want of Redis.
+asked, `<Hangup/>` too: the gateway ends calls by closing their stream (an AI hang-up
+whose REST request failed, a call the AI cannot serve), and a signed request replayed
+while Redis is down must not bring a call back.
 """
 
 from __future__ import annotations
@@ -119,13 +120,13 @@ def twilio_blueprint(
 
 
 async def _moving(handoffs: Handoffs, call_sid: str, status: str) -> bool:
-    """Whether the call goes on in a new stream (it is being moved, or Redis cannot say)."""
+    """Whether the call goes on in a new stream: it is being moved."""
     if status in FINAL_STATUSES:
         return False  # the caller hung up while the stream was ending
     try:
         return await handoffs.waiting(call_sid)
     except RegistryUnavailable:
-        return True
+        return False
 
 
 async def _signed_form(settings: Settings) -> tuple[dict[str, str], Response | None]:

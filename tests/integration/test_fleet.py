@@ -161,7 +161,9 @@ class TestStreamsAcrossInstances:
                 async with media_stream(b.settings) as second:
                     await second.send_message(start_message(sid, token, stream_sid="MZ" + "b" * 32))
                     code = await close_code(second)
+                    reason = second.closed.reason if second.closed else ""
         assert code == 1008
+        assert "stream token already redeemed by another instance" in str(reason)
 
     async def test_a_second_live_stream_for_a_call_is_refused_on_another_instance(self, redis):
         """Two webhooks for one call (two valid tokens): the stream on B is refused while A
