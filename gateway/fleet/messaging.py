@@ -161,9 +161,10 @@ class FleetMessenger:
                 if self.handler is None or not isinstance(args, dict):
                     raise CommandRefused("bad_request", f"no command {op!r} here")
                 answer["result"] = await self.handler(op, args)
-            except CommandRefused as exc:
+            except* CommandRefused as refused:
+                exc = _first(refused)
                 answer["error"] = {"code": exc.code, "message": exc.message}
-            except Exception:  # a bug in one command: answered and logged, the fleet goes on
+            except* Exception:  # a bug in one command (groups too): answered, logged, the fleet goes on
                 log.exception("fleet.command_failed", op=op)
                 answer["error"] = {"code": "unavailable", "message": f"instance {self._instance} failed {op}"}
         with contextlib.suppress(FleetUnavailable):  # the asker times out and says so
@@ -206,6 +207,11 @@ class FleetMessenger:
         async with client.pipeline(transaction=False) as pipe:
             for payload in payloads:
                 pipe.publish(keys.EVENTS, payload)
+
+
+def _first(group: BaseExceptionGroup[CommandRefused]) -> CommandRefused:
+    leaf = group.exceptions[0]
+    return leaf if isinstance(leaf, CommandRefused) else _first(leaf)
 
 
 def _event_json(event: Event, instance: str) -> str:
