@@ -40,7 +40,6 @@ class RedisLink:
             url, decode_responses=True, connect_timeout=CONNECT_SECONDS, stream_timeout=None
         )
         self.up = True  # until a command says otherwise
-        self.failures = 0
 
     def open(self) -> AbstractAsyncContextManager[Client]:
         """The client, open for the block (enter it in a long-lived task)."""
@@ -61,7 +60,6 @@ class RedisLink:
         return result
 
     def _failed(self, what: str, why: str) -> FleetUnavailable:
-        self.failures += 1
         if self.up:
             self.up = False
             log.warning("fleet.redis_down", detail=f"{what}: {why}")

@@ -67,7 +67,6 @@ class FleetMessenger:
         self._outbox = DropOldestChannel[Event]("fleet_events", OUTBOX_EVENTS)
         self._commands = trio.CapacityLimiter(COMMANDS_AT_ONCE)
         self.handler: CommandHandler | None = None
-        self.listening = False
         self.subscribed = trio.Event()  # set once the first subscription is up
         self.events_lost = 0  # refused by Redis (the outbox counts its own drops)
 
@@ -110,7 +109,6 @@ class FleetMessenger:
                 async with self._link.client.pubsub(
                     channels=channels, ignore_subscribe_messages=True, retry_policy=NoRetryPolicy()
                 ) as subscription:
-                    self.listening = True
                     self.subscribed.set()
                     async for message in subscription:
                         self._on_message(str(message["channel"]), message["data"], nursery)
@@ -118,7 +116,6 @@ class FleetMessenger:
                 pass  # the link logs Redis going down; we subscribe again below
             except* Exception:  # a barrier: whatever else broke, calls never notice
                 log.exception("fleet.task_failed", task="listen")
-            self.listening = False
             await trio.sleep(RESUBSCRIBE_SECONDS)
 
     def _on_message(self, channel: str, data: Any, nursery: trio.Nursery) -> None:
